@@ -1,0 +1,3 @@
+"""The mock chip."""
+def open_url(url, **options):
+    raise NotImplementedError

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Benchmarks of the project, printed as JSON.
+
+Usage: tools/bench.py [CASE ...] [--repeats N] [--quick] [--out FILE]
+
+Each case lives in ``tools/bench_cases/<area>.py`` as a function registered with
+``@case("area.name")``. A case receives a :class:`Bench` and returns a dict of figures;
+it times its work with ``bench.time(fn)``, which runs ``fn`` ``repeats`` times after a
+warm-up and returns the median wall time in seconds (all runs are kept in the output).
+Ratios against a baseline are computed inside the case, in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+CASES: dict = {}
+
+
+def case(name):
+    """Register a benchmark case under ``name`` (``area.what``)."""
+
+    def register(fn):
+        CASES[name] = fn
+        return fn
+
+    return register
+
+
+class Bench:
+    """Timing helper handed to every case."""
+
+    def __init__(self, repeats: int, quick: bool):
+        self.repeats = repeats
+        self.quick = quick
+        self.runs: dict[str, list[float]] = {}
+
+    def time(self, fn, *, label: str = "main", warmup: int = 1) -> float:
+        """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
+        for _ in range(warmup):
+            fn()
+        runs = []
+        for _ in range(self.repeats):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        self.runs[label] = runs
+        return statistics.median(runs)
+
+
+def load_cases():
+    sys.path.insert(0, str(HERE))
+    for path in sorted((HERE / "bench_cases").glob("*.py")):
+        if path.stem != "__init__":
+            importlib.import_module(f"bench_cases.{path.stem}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cases", nargs="*", help="case names or prefixes (default: all)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smaller problem sizes (smoke run)")
+    parser.add_argument("--out", type=pathlib.Path, help="also write the JSON here")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = parser.parse_args(argv)
+    load_cases()
+    if args.list:
+        print("\n".join(sorted(CASES)))
+        return 0
+    selected = [n for n in sorted(CASES) if not args.cases or any(n == c or n.startswith(c + ".") or n.startswith(c) for c in args.cases)]
+    if not selected:
+        parser.error(f"no case matches {args.cases}; known: {', '.join(sorted(CASES))}")
+    results = {}
+    for name in selected:
+        bench = Bench(args.repeats, args.quick)
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        figures = CASES[name](bench)
+        results[name] = {"figures": figures, "runs_s": bench.runs}
+    report = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "results": results,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
