@@ -1,0 +1,336 @@
+"""Describe a layered spiking network and place it on the chip.
+
+A ``Network`` has input populations (spike sources driven by the host), LIF populations
+(neuron circuits) and dense signed projections between them. ``place()`` maps it onto the
+chip's resources and returns a ``Placement`` that builds the ``ChipConfig`` from float
+weights, encodes input spike times into a ``Stimulus`` and decodes a ``Measurement``.
+
+Resource model (see docs/architecture.md):
+- each LIF population takes consecutive neuron circuits; its columns are the synapse
+  columns of those circuits in their hemisphere;
+- every *source* (one copy of an input, or one LIF neuron) owns one synapse driver ``d``
+  (rows ``2d`` excitatory and ``2d+1`` inhibitory, so weights are signed) and one 6-bit
+  synapse label on it; sources that feed a common population need distinct drivers,
+  sources sharing a driver need distinct labels;
+- a source's 16-bit event label is ``make_label(row_select=d // 4, synapse_label, channel=d % 4)``;
+  the crossbar passes host channel ``c`` and neuron blocks' channel-``c`` events to PADI bus
+  ``c`` of every hemisphere that holds targets, and driver ``d`` listens on bus ``d % 4``.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import attrs
+import numpy as np
+
+from . import chip
+from .config import ChipConfig
+from .errors import ConfigError, ResourceError
+from .measurement import Measurement
+from .stimulus import EVENT_DTYPE, Stimulus
+
+
+def _name(inst, attribute, value):
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ConfigError(f"{type(inst).__name__}.{attribute.name} = {value!r}: expected a Python identifier")
+
+
+def _positive_int(inst, attribute, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{type(inst).__name__}.{attribute.name} = {value!r}: expected an integer >= 1")
+
+
+@attrs.frozen
+class InputPopulation:
+    """``size`` host-driven spike sources; each is sent ``duplication`` times to separate
+    synapse rows (the BSS-2 Yin-Yang experiments use 5), giving ``size * duplication`` sources."""
+
+    name: str = attrs.field(validator=_name)
+    size: int = attrs.field(validator=_positive_int)
+    duplication: int = attrs.field(default=1, validator=_positive_int)
+
+    @property
+    def n_sources(self) -> int:
+        return self.size * self.duplication
+
+
+@attrs.frozen
+class LIFPopulation:
+    """``size`` LIF neuron circuits."""
+
+    name: str = attrs.field(validator=_name)
+    size: int = attrs.field(validator=_positive_int)
+
+    @property
+    def n_sources(self) -> int:
+        return self.size
+
+
+@attrs.frozen
+class Projection:
+    """Dense signed connection ``source -> target``; weights have shape (source sources, target size)."""
+
+    source: str
+    target: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@attrs.frozen
+class Network:
+    inputs: tuple = attrs.field(converter=tuple)
+    populations: tuple = attrs.field(converter=tuple)
+    projections: tuple = attrs.field(converter=tuple)
+
+    def __attrs_post_init__(self):
+        names = [p.name for p in self.inputs + self.populations]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"Network: population names must be unique, got {names}")
+        if not all(isinstance(p, InputPopulation) for p in self.inputs):
+            raise ConfigError("Network.inputs: expected InputPopulation entries")
+        if not all(isinstance(p, LIFPopulation) for p in self.populations):
+            raise ConfigError("Network.populations: expected LIFPopulation entries")
+        lif = {p.name for p in self.populations}
+        seen = set()
+        for proj in self.projections:
+            if proj.source not in names:
+                raise ConfigError(f"Projection {proj.key}: source {proj.source!r} is not a population; known: {names}")
+            if proj.target not in lif:
+                raise ConfigError(f"Projection {proj.key}: target {proj.target!r} is not a LIF population; known: {sorted(lif)}")
+            if proj.key in seen:
+                raise ConfigError(f"Projection {proj.key} is given twice")
+            seen.add(proj.key)
+
+    @classmethod
+    def feedforward(cls, n_inputs: int, hidden: tuple | list, n_outputs: int, *, duplication: int = 1) -> "Network":
+        """``input -> hidden0 -> ... -> output`` with dense projections (names ``input``, ``hidden0``.., ``output``)."""
+        layers = [f"hidden{i}" for i in range(len(hidden))] + ["output"]
+        sizes = list(hidden) + [n_outputs]
+        chain = ["input"] + layers
+        return cls(
+            inputs=[InputPopulation("input", n_inputs, duplication)],
+            populations=[LIFPopulation(n, s) for n, s in zip(layers, sizes)],
+            projections=[Projection(a, b) for a, b in zip(chain[:-1], chain[1:])],
+        )
+
+    def population(self, name: str):
+        for p in self.inputs + self.populations:
+            if p.name == name:
+                return p
+        raise ConfigError(f"Network has no population {name!r}; known: {[p.name for p in self.inputs + self.populations]}")
+
+    def weight_shape(self, projection: Projection) -> tuple[int, int]:
+        return (self.population(projection.source).n_sources, self.population(projection.target).size)
+
+
+def quantize(weights, scale: float) -> np.ndarray:
+    """Float model weights -> signed hardware weights ``round(w * scale)`` clipped to +-63 (int8)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ConfigError("weights contain NaN or infinite values; allowed: finite floats")
+    if not np.isfinite(scale) or scale <= 0:
+        raise ConfigError(f"weight scale = {scale!r}; allowed: a finite positive number (hardware LSB per model unit)")
+    return np.clip(np.rint(w * scale), -chip.WEIGHT_MAX, chip.WEIGHT_MAX).astype(np.int8)
+
+
+@attrs.frozen(eq=False)
+class Placement:
+    """Where a ``Network`` lives on the chip; see the module docstring for the resource model.
+
+    neurons:       population -> (size,) neuron circuit indices
+    source_driver: population -> (n_sources,) synapse driver 0..127 of each source
+    source_label:  population -> (n_sources,) 16-bit event label each source sends
+    """
+
+    network: Network
+    neurons: dict
+    source_driver: dict
+    source_label: dict
+
+    # --- configuration ---------------------------------------------------------------------
+    def config(self, weights: Mapping[str, np.ndarray], scale, base: ChipConfig | None = None) -> ChipConfig:
+        """A ``ChipConfig`` realising ``weights`` (projection key ``"a->b"`` -> float array of
+        ``network.weight_shape``) at ``scale`` hardware LSB per model unit (a float or a mapping
+        per projection key), on top of ``base`` (analog parameters, default ``ChipConfig()``)."""
+        hw = self.hardware_weights(weights, scale)
+        cfg = (base or ChipConfig()).copy()
+        cfg.enable_spike_out = False
+        cfg.crossbar_enable = False
+        cfg.crossbar_mask = 0
+        cfg.crossbar_target = 0
+        cfg.synapse_weights = 0
+        cfg.synapse_labels = 0
+        cfg.row_modes = chip.ROW_MODE_DISABLED
+        for pop in self.network.populations:
+            n = self.neurons[pop.name]
+            cfg.enable_spike_out[n] = True
+            cfg.neuron_label[n] = self.source_label[pop.name]
+        self._route(cfg)
+        self.write_weights(cfg, hw)
+        return cfg
+
+    def hardware_weights(self, weights: Mapping[str, np.ndarray], scale) -> dict[str, np.ndarray]:
+        """Projection key -> signed int8 hardware weights, after checking keys and shapes."""
+        expected = {p.key: p for p in self.network.projections}
+        if set(weights) != set(expected):
+            raise ConfigError(f"weights: got projections {sorted(weights)}, expected {sorted(expected)}")
+        out = {}
+        for key, proj in expected.items():
+            w = np.asarray(weights[key])
+            shape = self.network.weight_shape(proj)
+            if w.shape != shape:
+                raise ConfigError(f"weights[{key!r}]: shape {w.shape}, expected {shape} (sources x targets)")
+            out[key] = quantize(w, scale[key] if isinstance(scale, Mapping) else scale)
+        return out
+
+    def write_weights(self, cfg: ChipConfig, hardware: Mapping[str, np.ndarray]) -> None:
+        """Write signed hardware weights (projection key -> int array) and their labels into ``cfg``'s synapse arrays."""
+        for proj in self.network.projections:
+            w = np.asarray(hardware[proj.key], dtype=np.int16)
+            drv = self.source_driver[proj.source]
+            label = self.source_label[proj.source] & chip.LABEL_SYNAPSE_MASK
+            tgt = self.neurons[proj.target]
+            hemi, col = chip.hemisphere_of(tgt), chip.column_of(tgt)
+            for row_offset, part in ((0, np.maximum(w, 0)), (1, np.maximum(-w, 0))):
+                rows = 2 * drv + row_offset
+                cfg.synapse_weights[hemi[None, :], rows[:, None], col[None, :]] = part
+                cfg.synapse_labels[hemi[None, :], rows[:, None], col[None, :]] = label[:, None]
+            for h in np.unique(hemi):
+                cfg.row_modes[h, 2 * drv] = chip.ROW_MODE_EXCITATORY
+                cfg.row_modes[h, 2 * drv + 1] = chip.ROW_MODE_INHIBITORY
+
+    def _route(self, cfg: ChipConfig) -> None:
+        """Crossbar: host channel c and channel-c neuron events -> bus c of each target hemisphere."""
+        for proj in self.network.projections:
+            target_hemis = np.unique(chip.hemisphere_of(self.neurons[proj.target]))
+            channels = np.unique(self.source_driver[proj.source] % chip.PADI_BUSES)
+            if proj.source in self.neurons:
+                inputs = np.unique(self.neurons[proj.source] // chip.NEURON_BLOCK_SIZE)
+            else:
+                inputs = chip.CROSSBAR_HOST_INPUT_OFFSET + channels
+            for i in inputs:
+                for h in target_hemis:
+                    for c in channels:
+                        out = h * chip.PADI_BUSES + c
+                        cfg.crossbar_enable[i, out] = True
+                        cfg.crossbar_mask[i, out] = chip.LABEL_CHANNEL_MASK
+                        cfg.crossbar_target[i, out] = c << chip.LABEL_CHANNEL_SHIFT
+
+    # --- stimulus and results -----------------------------------------------------------------
+    def encode(self, input_times: Mapping[str, np.ndarray] | np.ndarray, duration_s: float) -> Stimulus:
+        """Input spike times -> ``Stimulus``.
+
+        ``input_times``: input population name -> (batch, size) or (batch, size, k) seconds
+        from trial start, ``inf`` for no spike (a bare array when there is one input
+        population). Each spike is sent once per duplicate, rounded to the 8 ns tick.
+        ``duration_s``: trial duration in seconds; every spike must fall before it.
+        """
+        if not isinstance(input_times, Mapping):
+            if len(self.network.inputs) != 1:
+                raise ConfigError(f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> times")
+            input_times = {self.network.inputs[0].name: input_times}
+        expected = {p.name: p for p in self.network.inputs}
+        if set(input_times) != set(expected):
+            raise ConfigError(f"encode: got inputs {sorted(input_times)}, expected {sorted(expected)}")
+        if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
+            raise ConfigError(f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s")
+        duration = int(round(duration_s / chip.TICK_S))
+        trials, ticks, labels, batch = [], [], [], None
+        for name, pop in expected.items():
+            t = np.asarray(input_times[name], dtype=np.float64)
+            if t.ndim == 2:
+                t = t[..., None]
+            if t.ndim != 3 or t.shape[1] != pop.size:
+                raise ConfigError(f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)")
+            if batch is not None and t.shape[0] != batch:
+                raise ConfigError(f"encode: input_times[{name!r}] has batch {t.shape[0]}, other inputs have {batch}")
+            batch = t.shape[0]
+            if np.any(np.isnan(t)) or np.any(t < 0) or np.any(t == -np.inf):
+                raise ConfigError(f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} s or inf (no spike)")
+            finite = np.isfinite(t)
+            if np.any(t[finite] * (1 / chip.TICK_S) >= duration - 0.5):
+                bad = t[finite][np.argmax(t[finite])]
+                raise ConfigError(f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s = {duration_s:g} s")
+            b, i, _ = np.nonzero(finite)
+            tick = np.rint(t[finite] / chip.TICK_S).astype(np.uint64)
+            dup = pop.duplication
+            copies = i[:, None] * dup + np.arange(dup)[None, :]  # source index of each copy
+            trials.append(np.repeat(b, dup))
+            ticks.append(np.repeat(tick, dup))
+            labels.append(self.source_label[name][copies.ravel()])
+        trial = np.concatenate(trials)
+        tick = np.concatenate(ticks)
+        label = np.concatenate(labels)
+        order = np.lexsort((label, tick, trial))
+        events = np.empty(order.size, EVENT_DTYPE)
+        events["tick"], events["label"] = tick[order], label[order]
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(trial, minlength=batch))])
+        return Stimulus(events, offsets, np.full(batch, duration, np.uint64))
+
+    def decode(self, measurement: Measurement, max_spikes: int = 1) -> dict[str, np.ndarray]:
+        """LIF population name -> (n_trials, size, max_spikes) spike times in seconds, ``inf`` where none."""
+        return {name: measurement.spike_times(n, max_spikes) for name, n in self.neurons.items()}
+
+    def used_neurons(self) -> np.ndarray:
+        """All neuron circuits of all LIF populations, in population order."""
+        return np.concatenate([self.neurons[p.name] for p in self.network.populations])
+
+    def summary(self) -> dict:
+        """Resources used: neurons, drivers, labels."""
+        drivers = np.concatenate(list(self.source_driver.values()))
+        return {
+            "neurons": int(sum(p.size for p in self.network.populations)),
+            "drivers": int(np.unique(drivers).size),
+            "sources": int(drivers.size),
+            "max_labels_per_driver": int(np.bincount(drivers).max()),
+        }
+
+
+def place(network: Network) -> Placement:
+    """Map ``network`` onto one chip; ``ResourceError`` says which resource ran out and by how much."""
+    need = sum(p.size for p in network.populations)
+    if need > chip.N_NEURONS:
+        raise ResourceError(f"network needs {need} neuron circuits, the chip has {chip.N_NEURONS} (short by {need - chip.N_NEURONS})")
+    neurons, start = {}, 0
+    for pop in network.populations:
+        neurons[pop.name] = np.arange(start, start + pop.size)
+        start += pop.size
+
+    targets = {p.name: set() for p in network.inputs + network.populations}
+    fan_in = {p.name: 0 for p in network.populations}
+    for proj in network.projections:
+        targets[proj.source].add(proj.target)
+        fan_in[proj.target] += network.population(proj.source).n_sources
+    for name, n in fan_in.items():
+        if n > chip.SYNAPSE_DRIVERS:
+            raise ResourceError(
+                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the chip has "
+                f"{chip.SYNAPSE_DRIVERS} per hemisphere (short by {n - chip.SYNAPSE_DRIVERS})"
+            )
+
+    # Greedy driver colouring: a source takes the lowest driver none of whose sources
+    # feeds one of its targets and that still has a free synapse label.
+    driver_targets = [set() for _ in range(chip.SYNAPSE_DRIVERS)]
+    driver_labels = np.zeros(chip.SYNAPSE_DRIVERS, np.int64)
+    source_driver, source_label = {}, {}
+    for pop in network.inputs + network.populations:
+        tg = targets[pop.name]
+        drivers = np.empty(pop.n_sources, np.int64)
+        labels = np.empty(pop.n_sources, np.int64)
+        for k in range(pop.n_sources):
+            for d in range(chip.SYNAPSE_DRIVERS):
+                if driver_labels[d] <= chip.SYNAPSE_LABEL_MAX and not (driver_targets[d] & tg):
+                    break
+            else:
+                raise ResourceError(
+                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers either feed one of its "
+                    f"targets {sorted(tg)} already or have used all {chip.SYNAPSE_LABEL_MAX + 1} labels"
+                )
+            drivers[k], labels[k] = d, driver_labels[d]
+            driver_labels[d] += 1
+            driver_targets[d] |= tg
+        source_driver[pop.name] = drivers
+        source_label[pop.name] = chip.make_label(drivers // chip.PADI_BUSES, labels, channel=drivers % chip.PADI_BUSES)
+    return Placement(network, neurons, source_driver, source_label)
