@@ -7,7 +7,7 @@ placement (:mod:`hil.network`). Imports nothing else of the project.
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import chip, errors
+from . import chip, errors, logging
 from .config import BlockKey, ChipConfig
 from .device import Device, DeviceBase, DeviceInfo, DeviceLimits, PROTOCOL_VERSION, installed_drivers, open
 from .errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError, ResourceError
@@ -21,7 +21,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
 __all__ = [
-    "chip", "errors", "BlockKey", "ChipConfig", "Device", "DeviceBase", "DeviceInfo", "DeviceLimits",
+    "chip", "errors", "logging", "BlockKey", "ChipConfig", "Device", "DeviceBase", "DeviceInfo", "DeviceLimits",
     "PROTOCOL_VERSION", "installed_drivers", "open", "CalibrationError", "ConfigError", "DeviceError",
     "DeviceTimeout", "HilError", "ProtocolError", "ResourceError", "SPIKE_DTYPE", "CadcSamples", "Health",
     "MadcTrace", "Measurement", "Provenance", "InputPopulation", "LIFPopulation", "Network", "Placement",
