@@ -21,6 +21,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.modules.setdefault("bench", sys.modules[__name__])  # cases import `bench` while this runs as __main__
 CASES: dict = {}
 
 

@@ -1,0 +1,383 @@
+"""Message types of the wire protocol and their payload encodings (all little-endian).
+
+Requests (host -> device) have types below 0x80; the reply to a request of type ``t`` has
+type ``t | 0x80`` or ``ERROR``. ``ACK`` and ``WORKING`` are link-level frames without payload.
+``encode_message(msg) -> (type, [buffers])`` and ``decode_message(type, payload) -> msg``
+convert between the attrs classes below and payload bytes; docs/protocol.md lists every field.
+"""
+from __future__ import annotations
+
+import enum
+import math
+
+import attrs
+
+from .. import chip
+from ..config import FIELDS, BlockKey, ChipConfig
+from ..device import PROTOCOL_VERSION, DeviceLimits
+from ..errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError, ResourceError
+from ..measurement import SPIKE_DTYPE, CadcSamples, Health, MadcTrace, Measurement, Provenance
+from ..stimulus import EVENT_DTYPE, Recording, Stimulus
+from .frame import ACK_TYPE
+from .packing import Reader, Writer
+
+
+class MsgType(enum.IntEnum):
+    HELLO = 0x01
+    CONFIGURE = 0x02
+    RUN = 0x03
+    RESET = 0x04
+    BYE = 0x05
+    WORKING = 0x7D  # device -> host: still executing request ``seq`` (keep-alive)
+    ACK = ACK_TYPE  # receiver -> sender: ``chunk`` = chunks of message ``seq`` received in order
+    HELLO_REPLY = 0x81
+    CONFIGURE_REPLY = 0x82
+    RUN_REPLY = 0x83
+    RESET_REPLY = 0x84
+    BYE_REPLY = 0x85
+    ERROR = 0xFF
+
+
+REQUEST_TYPES = frozenset({MsgType.HELLO, MsgType.CONFIGURE, MsgType.RUN, MsgType.RESET, MsgType.BYE})
+
+
+class ErrorCode(enum.IntEnum):
+    CONFIG = 1  # ConfigError: invalid configuration, stimulus or recording
+    RESOURCE = 2  # ResourceError
+    PROTOCOL = 3  # ProtocolError: undecodable request
+    TIMEOUT = 4  # DeviceTimeout: the chip itself did not finish
+    DEVICE = 5  # DeviceError
+    CALIBRATION = 6  # CalibrationError
+    BUSY = 16  # another client holds the device
+    VERSION = 17  # protocol version not spoken
+    RESET = 18  # no valid session: the device rebooted (or no Hello yet); send Hello and the configuration
+    CONFIG_MISMATCH = 19  # configuration after applying the blocks differs from the expected hash
+    UNKNOWN_TYPE = 20  # request type not known
+    INTERNAL = 255  # any other failure on the device
+
+
+ERROR_CLASSES: dict[int, type] = {
+    ErrorCode.CONFIG: ConfigError, ErrorCode.RESOURCE: ResourceError, ErrorCode.PROTOCOL: ProtocolError,
+    ErrorCode.TIMEOUT: DeviceTimeout, ErrorCode.DEVICE: DeviceError, ErrorCode.CALIBRATION: CalibrationError,
+    ErrorCode.BUSY: DeviceError, ErrorCode.VERSION: ProtocolError, ErrorCode.RESET: DeviceError,
+    ErrorCode.CONFIG_MISMATCH: DeviceError, ErrorCode.UNKNOWN_TYPE: ProtocolError, ErrorCode.INTERNAL: DeviceError,
+}
+
+
+def error_code_of(exc: BaseException) -> ErrorCode:
+    """The code a device reports for ``exc`` (most specific ``hil.errors`` class first)."""
+    for code in (ErrorCode.CONFIG, ErrorCode.RESOURCE, ErrorCode.PROTOCOL, ErrorCode.TIMEOUT, ErrorCode.CALIBRATION, ErrorCode.DEVICE):
+        if isinstance(exc, ERROR_CLASSES[code]):
+            return code
+    return ErrorCode.INTERNAL
+
+
+# --- messages ------------------------------------------------------------------------------
+@attrs.frozen
+class Hello:
+    """Host opens (or resumes) a session. ``session``: random per host object, so a reconnecting
+    host keeps the device's reply cache; ``keepalive_ms``: WORKING interval the host wants."""
+
+    version: int = PROTOCOL_VERSION
+    session: int = 0
+    max_frame_payload: int = 1 << 18
+    window: int = 8
+    keepalive_ms: int = 250
+
+
+@attrs.frozen
+class HelloReply:
+    version: int
+    boot_id: int
+    max_frame_payload: int
+    window: int
+    limits: DeviceLimits
+    chip_id: str
+    driver: str
+    config_hash: str  # hex SHA-256 of the configuration the device holds
+
+
+@attrs.frozen(eq=False)
+class Configure:
+    """Blocks to write, then the expected ``ChipConfig.content_hash()`` of the result."""
+
+    blocks: list  # of (BlockKey, {field: array})
+    expected_hash: str
+
+
+@attrs.frozen
+class ConfigureReply:
+    config_hash: str
+
+
+@attrs.frozen(eq=False)
+class Run:
+    stimulus: Stimulus
+    recording: Recording
+
+
+@attrs.frozen(eq=False)
+class RunReply:
+    measurement: Measurement
+
+
+@attrs.frozen
+class Reset:
+    pass
+
+
+@attrs.frozen
+class ResetReply:
+    boot_id: int
+
+
+@attrs.frozen
+class Bye:
+    pass
+
+
+@attrs.frozen
+class ByeReply:
+    pass
+
+
+@attrs.frozen
+class ErrorReply:
+    code: int
+    error_class: str
+    message: str
+
+    def exception(self, where: str) -> HilError:
+        """The ``hil.errors`` exception this reply stands for, with the device's message."""
+        cls = ERROR_CLASSES.get(self.code, DeviceError)
+        return cls(f"{self.message} [device error {self.error_class}, code {self.code}, at {where}]")
+
+
+# --- config blocks -----------------------------------------------------------------------------
+BLOCK_FIELDS = tuple(k.name for k in ChipConfig.block_keys() if k.kind == "field")  # field index table
+BLOCK_KINDS = ("field", "row_modes", "crossbar", "synapse_row")
+_TEMPLATE = ChipConfig()
+MAX_BLOCKS = sum(1 for _ in ChipConfig.block_keys())
+
+
+def _block_head(key: BlockKey) -> tuple:
+    kind = BLOCK_KINDS.index(key.kind)
+    if key.kind == "field":
+        return kind, BLOCK_FIELDS.index(key.name), 0
+    if key.kind == "synapse_row":
+        return kind, key.hemisphere, key.row
+    return kind, 0, 0
+
+
+def _block_key(kind: int, a: int, row: int) -> BlockKey:
+    if kind >= len(BLOCK_KINDS):
+        raise ProtocolError(f"configure: block kind {kind}; allowed 0..{len(BLOCK_KINDS) - 1} ({', '.join(BLOCK_KINDS)})")
+    name = BLOCK_KINDS[kind]
+    if name == "field":
+        if a >= len(BLOCK_FIELDS):
+            raise ProtocolError(f"configure: field index {a}; allowed 0..{len(BLOCK_FIELDS) - 1}")
+        return BlockKey("field", BLOCK_FIELDS[a])
+    if name == "synapse_row":
+        if a >= chip.N_HEMISPHERES or row >= chip.SYNAPSE_ROWS:
+            raise ProtocolError(f"configure: synapse row (hemisphere {a}, row {row}); allowed hemisphere 0..{chip.N_HEMISPHERES - 1}, row 0..{chip.SYNAPSE_ROWS - 1}")
+        return BlockKey("synapse_row", hemisphere=a, row=row)
+    return BlockKey(name)
+
+
+# --- encoders ------------------------------------------------------------------------------
+def _limits_put(w: Writer, lim: DeviceLimits) -> None:
+    w.put("IQQd", lim.max_trials, lim.max_events, lim.max_spikes, lim.link_events_per_s)
+
+
+def _recording_put(w: Writer, rec: Recording) -> None:
+    flags = int(rec.spikes) | (rec.madc_neuron is not None) << 1 | (rec.cadc_period_s is not None) << 2
+    w.put("BHBId", flags, rec.madc_neuron or 0, chip.MADC_SOURCES.index(rec.madc_source), rec.madc_samples, rec.cadc_period_s or 0.0)
+
+
+def _stimulus_put(w: Writer, stim: Stimulus) -> None:
+    w.put("IQ", stim.n_trials, stim.n_events)
+    w.array(stim.durations, "<u8").array(stim.offsets, "<i8").array(stim.events, EVENT_DTYPE)
+
+
+def _optional_text(w: Writer, value) -> None:
+    w.put("B", value is not None)
+    if value is not None:
+        w.text(str(value))
+
+
+def _measurement_put(w: Writer, m: Measurement) -> None:
+    w.put("I", m.n_trials).put("6Q", *attrs.astuple(m.health))
+    p = m.provenance
+    w.put("B", p is not None)
+    if p is not None:
+        w.text(p.driver).text(p.chip_id).text(p.config_hash).text(p.software_version).put("d", p.wall_time_s)
+        _optional_text(w, p.calibration_id)
+        _optional_text(w, p.noise_seed)
+    w.put("Q", m.spikes.size).array(m.spikes, SPIKE_DTYPE)
+    w.put("B", m.madc is not None)
+    if m.madc is not None:
+        s = m.madc.samples
+        w.put("HBddII", m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape).array(s, "<u2")
+    w.put("B", m.cadc is not None)
+    if m.cadc is not None:
+        s = m.cadc.samples
+        w.put("III", *s.shape).array(s, "u1").array(m.cadc.ticks, "<u8")
+    w.put("B", m.spike_counts is not None)
+    if m.spike_counts is not None:
+        w.put("II", *m.spike_counts.shape).array(m.spike_counts, "<u2")
+
+
+def encode_message(msg) -> tuple[int, list]:
+    """``(message type, payload segments)`` of a message object."""
+    w = Writer()
+    if isinstance(msg, Hello):
+        w.put("HQIHH", msg.version, msg.session, msg.max_frame_payload, msg.window, msg.keepalive_ms)
+    elif isinstance(msg, HelloReply):
+        w.put("HQIH", msg.version, msg.boot_id, msg.max_frame_payload, msg.window)
+        _limits_put(w, msg.limits)
+        w.text(msg.chip_id).text(msg.driver).parts.append(bytes.fromhex(msg.config_hash))
+    elif isinstance(msg, Configure):
+        w.put("I", len(msg.blocks))
+        for key, arrays in msg.blocks:
+            w.put("BBH", *_block_head(key))
+            for name, arr in arrays.items():
+                w.array(arr, FIELDS[name].dtype)
+        w.parts.append(bytes.fromhex(msg.expected_hash))
+    elif isinstance(msg, ConfigureReply):
+        w.parts.append(bytes.fromhex(msg.config_hash))
+    elif isinstance(msg, Run):
+        _recording_put(w, msg.recording)
+        _stimulus_put(w, msg.stimulus)
+    elif isinstance(msg, RunReply):
+        _measurement_put(w, msg.measurement)
+    elif isinstance(msg, ResetReply):
+        w.put("Q", msg.boot_id)
+    elif isinstance(msg, ErrorReply):
+        w.put("H", msg.code).text(msg.error_class).text(msg.message)
+    elif not isinstance(msg, (Reset, Bye, ByeReply)):
+        raise TypeError(f"encode_message: {type(msg).__name__} is not a wire message")
+    return int(TYPE_OF[type(msg)]), w.parts
+
+
+# --- decoders -------------------------------------------------------------------------------
+def _hash(r: Reader) -> str:
+    return bytes(r.array("u1", 32, "config hash")).hex()
+
+
+def _optional(r: Reader):
+    return r.text() if r.one("B") else None
+
+
+def _decode_configure(r: Reader) -> Configure:
+    n = r.one("I")
+    if n > MAX_BLOCKS:
+        raise ProtocolError(f"configure: {n} blocks declared; allowed <= {MAX_BLOCKS}")
+    blocks = []
+    for _ in range(n):
+        key = _block_key(*r.get("BBH"))
+        arrays = {}
+        for name, like in _TEMPLATE.get_block(key).items():
+            arrays[name] = r.array(like.dtype, like.size, f"{key.kind} {name}").reshape(like.shape)
+        blocks.append((key, arrays))
+    return Configure(blocks, _hash(r))
+
+
+def _decode_run(r: Reader) -> Run:
+    flags, neuron, source, samples, period = r.get("BHBId")
+    if source >= len(chip.MADC_SOURCES):
+        raise ProtocolError(f"run: MADC source index {source}; allowed 0..{len(chip.MADC_SOURCES) - 1}")
+    recording = Recording(
+        spikes=bool(flags & 1), madc_neuron=neuron if flags & 2 else None, madc_source=chip.MADC_SOURCES[source],
+        madc_samples=samples, cadc_period_s=period if flags & 4 else None,
+    )
+    n_trials, n_events = r.get("IQ")
+    durations = r.array("<u8", n_trials, "durations")
+    offsets = r.array("<i8", n_trials + 1, "offsets")
+    events = r.array(EVENT_DTYPE, n_events, "events")
+    return Run(Stimulus(events, offsets, durations), recording)
+
+
+def _decode_measurement(r: Reader) -> Measurement:
+    n_trials = r.one("I")
+    health = Health(*r.get("6Q"))
+    provenance = None
+    if r.one("B"):
+        driver, chip_id, config_hash, software = r.text(), r.text(), r.text(), r.text()
+        wall = r.one("d")
+        calibration = _optional(r)
+        noise_seed = _optional(r)
+        provenance = Provenance(driver, chip_id, config_hash, software, wall, calibration, int(noise_seed) if noise_seed is not None else None)
+    spikes = r.array(SPIKE_DTYPE, r.one("Q"), "spikes")
+    madc = cadc = counts = None
+    if r.one("B"):
+        neuron, source, period, start, rows, cols = r.get("HBddII")
+        if source >= len(chip.MADC_SOURCES) or not (math.isfinite(period) and math.isfinite(start)):
+            raise ProtocolError(f"run reply: MADC source {source}, period {period}, start {start} are invalid")
+        madc = MadcTrace(neuron, chip.MADC_SOURCES[source], r.array("<u2", rows * cols, "MADC samples").reshape(rows, cols), period, start)
+    if r.one("B"):
+        a, b, c = r.get("III")
+        samples = r.array("u1", a * b * c, "CADC samples").reshape(a, b, c)
+        cadc = CadcSamples(samples, r.array("<u8", a * b, "CADC ticks").reshape(a, b))
+    if r.one("B"):
+        rows, cols = r.get("II")
+        counts = r.array("<u2", rows * cols, "spike counts").reshape(rows, cols)
+    return Measurement(spikes, n_trials, health, provenance, madc, cadc, counts)
+
+
+def decode_message(msg_type: int, payload):
+    """The message object of a complete payload; ``ProtocolError`` for anything malformed."""
+    try:
+        t = MsgType(msg_type)
+    except ValueError:
+        raise ProtocolError(f"unknown message type {msg_type:#04x}") from None
+    r = Reader(payload, t.name.lower())
+    try:
+        msg = _DECODERS[t](r)
+    except KeyError:
+        raise ProtocolError(f"message type {t.name} carries no payload to decode") from None
+    except ConfigError as exc:
+        if t is MsgType.RUN or t is MsgType.CONFIGURE:
+            raise  # the content is well-formed bytes but invalid: the device reports CONFIG
+        raise ProtocolError(f"{t.name.lower()}: {exc}") from exc
+    r.end()
+    return msg
+
+
+_DECODERS = {
+    MsgType.HELLO: lambda r: Hello(*r.get("HQIHH")),
+    MsgType.HELLO_REPLY: lambda r: HelloReply(*r.get("HQIH"), DeviceLimits(*r.get("IQQd")), r.text(), r.text(), _hash(r)),
+    MsgType.CONFIGURE: _decode_configure,
+    MsgType.CONFIGURE_REPLY: lambda r: ConfigureReply(_hash(r)),
+    MsgType.RUN: _decode_run,
+    MsgType.RUN_REPLY: lambda r: RunReply(_decode_measurement(r)),
+    MsgType.RESET: lambda r: Reset(),
+    MsgType.RESET_REPLY: lambda r: ResetReply(r.one("Q")),
+    MsgType.BYE: lambda r: Bye(),
+    MsgType.BYE_REPLY: lambda r: ByeReply(),
+    MsgType.ERROR: lambda r: ErrorReply(r.one("H"), r.text(), r.text()),
+}
+
+TYPE_OF = {
+    Hello: MsgType.HELLO, HelloReply: MsgType.HELLO_REPLY, Configure: MsgType.CONFIGURE,
+    ConfigureReply: MsgType.CONFIGURE_REPLY, Run: MsgType.RUN, RunReply: MsgType.RUN_REPLY,
+    Reset: MsgType.RESET, ResetReply: MsgType.RESET_REPLY, Bye: MsgType.BYE, ByeReply: MsgType.BYE_REPLY,
+    ErrorReply: MsgType.ERROR,
+}
+
+
+def reply_type(request_type: int) -> int:
+    """Type of the successful reply to a request type."""
+    return request_type | 0x80
+
+
+def payload_bytes(parts) -> bytes:
+    """Join payload segments (tests, recordings)."""
+    return b"".join(parts)
+
+
+__all__ = [
+    "PROTOCOL_VERSION", "MsgType", "REQUEST_TYPES", "ErrorCode", "ERROR_CLASSES", "error_code_of",
+    "Hello", "HelloReply", "Configure", "ConfigureReply", "Run", "RunReply", "Reset", "ResetReply", "Bye",
+    "ByeReply", "ErrorReply", "BLOCK_FIELDS", "BLOCK_KINDS", "MAX_BLOCKS", "encode_message",
+    "decode_message", "reply_type", "payload_bytes",
+]

@@ -1,0 +1,98 @@
+"""Message payloads: every type round-trips; malformed payloads raise ProtocolError, never allocate."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hil
+from hil import wire
+from hil.errors import ConfigError, ProtocolError
+
+
+def round_trip(msg):
+    t, parts = wire.encode_message(msg)
+    return wire.decode_message(t, wire.payload_bytes(parts))
+
+
+def test_simple_messages_round_trip():
+    for msg in [wire.Hello(1, 2**63, 4096, 4, 100), wire.Reset(), wire.ResetReply(7), wire.Bye(), wire.ByeReply(),
+                wire.ErrorReply(1, "ConfigError", "v_leak = 2000 is out of range"), wire.ConfigureReply("ab" * 32),
+                wire.HelloReply(1, 9, 1 << 18, 8, hil.DeviceLimits(), "chip-ü", "mock", "cd" * 32)]:
+        assert round_trip(msg) == msg
+
+
+def test_error_reply_reraises_device_class_with_message():
+    exc = wire.ErrorReply(int(wire.ErrorCode.CONFIG), "ConfigError", "Stimulus.durations = 0").exception("socket://x")
+    assert isinstance(exc, ConfigError) and "Stimulus.durations = 0" in str(exc)
+    assert wire.error_code_of(hil.ResourceError("x")) == wire.ErrorCode.RESOURCE
+    assert wire.error_code_of(KeyError("x")) == wire.ErrorCode.INTERNAL
+
+
+def test_configure_round_trip_all_blocks():
+    cfg = hil.ChipConfig()
+    cfg.synapse_weights[1, 200] = np.arange(256) % 64
+    cfg.crossbar_enable[3, 2] = True
+    blocks = [(k, cfg.get_block(k)) for k in hil.ChipConfig.block_keys()]
+    back = round_trip(wire.Configure(blocks, cfg.content_hash()))
+    rebuilt = hil.ChipConfig()
+    for key, arrays in back.blocks:
+        rebuilt.set_block(key, arrays)
+    assert rebuilt == cfg and back.expected_hash == cfg.content_hash()
+
+
+events = st.lists(st.tuples(st.integers(0, 999), st.sampled_from([0, 5, 0x7C0, 0xC03F])), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(events, min_size=1, max_size=5), st.booleans())
+def test_run_and_reply_round_trip(trials, madc):
+    stim = hil.Stimulus.from_trials([np.array(sorted(t), dtype=np.int64).reshape(-1, 2) for t in trials], 1000)
+    rec = hil.Recording(madc_neuron=3, madc_samples=4) if madc else hil.Recording(cadc_period_s=2e-6)
+    back = round_trip(wire.Run(stim, rec))
+    assert back.stimulus == stim and back.recording == rec
+    spikes = np.zeros(stim.n_events, hil.SPIKE_DTYPE)
+    spikes["tick"] = stim.events["tick"]
+    m = hil.Measurement(
+        spikes, stim.n_trials, hil.Health(1, 2, 3, 4, 5, 6), hil.Provenance("d", "c", "h", "v", 1.5, "cal", 2**70),
+        hil.MadcTrace(3, "synin_inh", np.ones((stim.n_trials, 4), np.uint16)) if madc else None,
+        None if madc else hil.CadcSamples(np.ones((stim.n_trials, 2, 512), np.uint8), np.ones((stim.n_trials, 2), np.uint64)),
+        np.full((stim.n_trials, 512), 3, np.uint16),
+    )
+    got = round_trip(wire.RunReply(m)).measurement
+    assert np.array_equal(got.spikes, m.spikes) and got.health == m.health and got.provenance == m.provenance
+    assert np.array_equal(got.spike_counts, m.spike_counts)
+
+
+def test_lying_counts_are_refused_before_allocation():
+    stim = hil.Stimulus.from_trials([np.array([[1, 2]])], 10)
+    t, parts = wire.encode_message(wire.Run(stim, hil.Recording()))
+    payload = bytearray(wire.payload_bytes(parts))
+    payload[17:25] = (2**62).to_bytes(8, "little")  # n_events
+    with pytest.raises(ProtocolError, match="declares"):
+        wire.decode_message(t, payload)
+    with pytest.raises(ProtocolError, match="needed"):
+        wire.decode_message(t, payload[:10])
+    with pytest.raises(ProtocolError, match="unexpected bytes"):
+        wire.decode_message(int(wire.MsgType.RESET_REPLY), b"\0" * 9)
+    with pytest.raises(ProtocolError, match="unknown message type"):
+        wire.decode_message(0x42, b"")
+
+
+def test_invalid_stimulus_content_is_a_config_error():
+    stim = hil.Stimulus.from_trials([np.array([[5, 2]])], 10)
+    t, parts = wire.encode_message(wire.Run(stim, hil.Recording()))
+    payload = bytearray(wire.payload_bytes(parts))
+    payload[-10:-2] = (50).to_bytes(8, "little")  # event tick past the trial end
+    with pytest.raises(ConfigError, match="past the end"):
+        wire.decode_message(t, payload)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(list(wire.MsgType)), st.binary(max_size=300))
+def test_fuzz_payloads_raise_only_hil_errors(msg_type, payload):
+    try:
+        wire.decode_message(int(msg_type), payload)
+    except hil.HilError:
+        pass
