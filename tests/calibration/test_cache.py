@@ -1,0 +1,54 @@
+import numpy as np
+
+import hil
+from calibration import CalibrationOptions, CalibrationTarget
+from calibration import cache as C
+
+
+def test_cache_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("BSS2_HIL_CACHE", str(tmp_path))
+    assert C.cache_dir() == tmp_path / "calibration"
+    monkeypatch.delenv("BSS2_HIL_CACHE")
+    assert "bss2-hil" in str(C.cache_dir())
+
+
+def test_key_depends_on_target_chip_base_neurons_and_options():
+    sel = np.ones(512, bool)
+    base = hil.ChipConfig()
+    k = C.cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions())
+    assert k == C.cache_key(CalibrationTarget(), "chip-a", base.copy(), sel.copy(), CalibrationOptions())
+    other = base.copy()
+    other.syn_i_bias_dac = 700
+    sub = sel.copy()
+    sub[3] = False
+    for variant in (
+        C.cache_key(CalibrationTarget(tau_mem=10e-6), "chip-a", base, sel, CalibrationOptions()),
+        C.cache_key(CalibrationTarget(), "chip-b", base, sel, CalibrationOptions()),
+        C.cache_key(CalibrationTarget(), "chip-a", other, sel, CalibrationOptions()),
+        C.cache_key(CalibrationTarget(), "chip-a", base, sub, CalibrationOptions()),
+        C.cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions(spiking_trials=9)),
+    ):
+        assert variant != k
+
+
+def test_unreadable_entry_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.setenv("BSS2_HIL_CACHE", str(tmp_path))
+    key = "ab" * 32
+    path = C.path_for(key)
+    path.parent.mkdir(parents=True)
+    path.write_text("{broken")
+    assert C.lookup(key) is None
+
+
+def test_progress_degrades_to_plain_lines_without_a_terminal(monkeypatch, capsys):
+    from calibration.routines import _Progress
+
+    monkeypatch.setenv("CI", "true")
+    p = _Progress(True, 2)
+    p.step("leak", runs=3)
+    p.close()
+    err = capsys.readouterr().err
+    assert "[calibrate 1/2] leak runs=3" in err and "\r" not in err
+    q = _Progress(False, 2)
+    q.step("leak")
+    assert capsys.readouterr().err == ""
