@@ -17,8 +17,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import ProtocolError
-from .frame import LIMITS, Frame, FrameDecoder, FrameFault, Limits, encode_frame
-from .messages import MsgType
+from .frame import HEADER_SIZE, LIMITS, Frame, FrameDecoder, FrameFault, Limits, encode_frame
+from .messages import MsgType, encode_message
 
 
 class LinkClosed(ConnectionError):
@@ -54,6 +54,17 @@ def split_payload(parts: list, chunk_size: int) -> list[list]:
     if current or not chunks:
         chunks.append(current)
     return chunks
+
+
+DEFAULT_CHUNK_SIZE = 1 << 18
+
+
+def framed_size(msg, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Bytes ``msg`` occupies on the link: payload plus header and payload CRC of every chunk (acks excluded)."""
+    _, parts = encode_message(msg)
+    payload = sum(memoryview(p).nbytes for p in parts)
+    n_chunks = max(1, -(-payload // chunk_size))
+    return payload + n_chunks * (HEADER_SIZE + 4)
 
 
 class Assembly:
@@ -100,7 +111,7 @@ class Assembly:
 class Channel:
     """Frames and messages on one byte stream, with counters of what went wrong."""
 
-    def __init__(self, stream: ByteStream, *, chunk_size: int = 1 << 18, window: int = 8, ack_timeout: float = 0.5,
+    def __init__(self, stream: ByteStream, *, chunk_size: int = DEFAULT_CHUNK_SIZE, window: int = 8, ack_timeout: float = 0.5,
                  max_stalls: int = 6, limits: Limits = LIMITS):
         if not 1 <= chunk_size <= limits.max_frame_payload:
             raise ValueError(f"chunk_size = {chunk_size}; allowed 1..{limits.max_frame_payload}")

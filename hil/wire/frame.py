@@ -14,16 +14,17 @@ A frame is a 28-byte little-endian header, the payload, and the payload's CRC-32
    28  payload     length
    28+length crc   4  CRC-32 of the payload
 
-CRC-32 is the zlib/IEEE 802.3 polynomial (``zlib.crc32``). The decoder never trusts a
+CRC-32 is the zlib/IEEE 802.3 polynomial (same values as ``zlib.crc32``; computed with ISA-L,
+which is several times faster). The decoder never trusts a
 field before the header CRC has checked it, refuses oversized frames before reading their
 payload, and reports every damaged frame as a :class:`FrameFault` instead of decoding it.
 """
 from __future__ import annotations
 
 import struct
-import zlib
 
 import attrs
+from isal.isal_zlib import crc32
 
 SYNC = b"\xa5\x5aHW"
 WIRE_VERSION = 1
@@ -84,8 +85,8 @@ def encode_frame(msg_type: int, seq: int, payload=b"", *, chunk: int = 0, n_chun
     head = HEADER.pack(SYNC, WIRE_VERSION, msg_type, 0, seq & 0xFFFFFFFF, chunk, n_chunks, length)
     crc = 0
     for p in parts:
-        crc = zlib.crc32(p, crc)
-    return b"".join([head, _U32.pack(zlib.crc32(head)), *parts, _U32.pack(crc)])
+        crc = crc32(p, crc)
+    return b"".join([head, _U32.pack(crc32(head)), *parts, _U32.pack(crc)])
 
 
 class FrameDecoder:
@@ -144,7 +145,7 @@ class FrameDecoder:
         """(fault or None, payload length) of the header at ``pos``."""
         _, version, mtype, _flags, seq, chunk, n_chunks, length = HEADER.unpack_from(src, pos)
         (hcrc,) = _U32.unpack_from(src, pos + HEADER.size)
-        if zlib.crc32(view[pos : pos + HEADER.size]) != hcrc:
+        if crc32(view[pos : pos + HEADER.size]) != hcrc:
             return FrameFault("header_crc", 1, "header CRC mismatch"), 0
         if version != WIRE_VERSION:
             return FrameFault("version", HEADER_SIZE, f"frame version {version}, this decoder reads {WIRE_VERSION}", seq, mtype, version), 0
@@ -161,7 +162,7 @@ class FrameDecoder:
         _, _, mtype, _, seq, chunk, n_chunks, length = HEADER.unpack_from(src, pos)
         (pcrc,) = _U32.unpack_from(src, end)
         payload = view[pos + HEADER_SIZE : end]
-        if zlib.crc32(payload) != pcrc:
+        if crc32(payload) != pcrc:
             payload.release()
             return FrameFault("payload_crc", 1, f"payload CRC mismatch (seq {seq}, type {mtype:#04x}, {length} bytes)", seq, mtype)
         if owned:  # the buffer is reused: copy out and drop the view
@@ -178,7 +179,7 @@ class FrameDecoder:
         nxt = buf.find(SYNC, 1)
         while 0 <= nxt <= len(buf) - HEADER_SIZE:
             (hcrc,) = _U32.unpack_from(buf, nxt + HEADER.size)
-            if zlib.crc32(bytes(buf[nxt : nxt + HEADER.size])) == hcrc:
+            if crc32(bytes(buf[nxt : nxt + HEADER.size])) == hcrc:
                 rest = bytes(buf[nxt:])
                 self._buf = bytearray()
                 self.bytes_in -= len(rest)

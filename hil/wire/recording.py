@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 
 import attrs
+from isal.isal_zlib import crc32
 
 from ..errors import ProtocolError
 
@@ -45,7 +45,7 @@ class SessionWriter:
         length = sum(memoryview(p).nbytes for p in parts)
         crc = 0
         for p in parts:
-            crc = zlib.crc32(p, crc)
+            crc = crc32(p, crc)
         self._file.write(RECORD.pack(kind, msg_type, 0, seq & 0xFFFFFFFF, length))
         for p in parts:
             self._file.write(p)
@@ -75,7 +75,7 @@ def read_session(path) -> tuple[dict, list[Record]]:
             tail = f.read(4)
             if len(payload) < length or len(tail) < 4:
                 raise ProtocolError(f"{path}: record {len(records)} is truncated ({len(payload)} of {length} bytes)")
-            if zlib.crc32(payload) != struct.unpack("<I", tail)[0]:
+            if crc32(payload) != struct.unpack("<I", tail)[0]:
                 raise ProtocolError(f"{path}: record {len(records)} fails its CRC-32")
             records.append(Record(kind, mtype, seq, payload))
     if not records or records[0].kind != KIND_META:
