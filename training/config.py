@@ -74,10 +74,10 @@ class TrainerConfig:
     batch_size: int = attrs.field(default=50, validator=_pos_int)
     seed: int = attrs.field(default=0, validator=_nonneg_int)
 
-    init_hidden_mean: float = attrs.field(default=0.05, validator=_check(_is_real, "a finite number"))
-    init_hidden_std: float = attrs.field(default=0.15, validator=_nonneg_real)
-    init_output_mean: float = attrs.field(default=0.05, validator=_check(_is_real, "a finite number"))
-    init_output_std: float = attrs.field(default=0.2, validator=_nonneg_real)
+    init_hidden_mean: float = attrs.field(default=0.25, validator=_check(_is_real, "a finite number"))
+    init_hidden_std: float = attrs.field(default=0.3, validator=_nonneg_real)
+    init_output_mean: float = attrs.field(default=0.15, validator=_check(_is_real, "a finite number"))
+    init_output_std: float = attrs.field(default=0.3, validator=_nonneg_real)
 
     device: str = attrs.field(default="mock://", validator=_check(lambda v: isinstance(v, str) and v, "a device URL"))
     calibration: str | None = attrs.field(default=None, validator=_opt_str)

@@ -39,15 +39,17 @@ class NeuronModel:
 
     @classmethod
     def from_calibration(cls, result) -> "NeuronModel":
+        """From a ``calibration.CalibrationResult`` (its ``model_parameters()`` and measured input latency)."""
         p = result.model_parameters()
+        latency = result.aux.get("input_latency_s")
         return cls(
-            tau_mem=np.asarray(p["tau_mem"], np.float64),
-            tau_syn=np.asarray(p["tau_syn"], np.float64),
-            v_reset=np.asarray(p["v_reset"], np.float64),
-            t_refrac=np.asarray(p["t_refrac"], np.float64),
-            weight_scale_exc=np.asarray(p["weight_scale_exc"], np.float64),
-            weight_scale_inh=np.asarray(p["weight_scale_inh"], np.float64),
-            input_latency_s=float(p.get("input_latency_s", 0.0)),
+            tau_mem=np.asarray(p.tau_mem, np.float64),
+            tau_syn=np.asarray(p.tau_syn, np.float64),
+            v_reset=np.asarray(p.v_reset, np.float64),
+            t_refrac=np.asarray(p.t_refrac, np.float64),
+            weight_scale_exc=np.asarray(p.weight_scale_exc, np.float64),
+            weight_scale_inh=np.asarray(p.weight_scale_inh, np.float64),
+            input_latency_s=float(np.asarray(latency).ravel()[0]) if latency is not None else 0.0,
         )
 
     def lif(self, neurons: np.ndarray, dtype: torch.dtype) -> LIFParameters:

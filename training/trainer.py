@@ -18,6 +18,7 @@ import torch
 
 import calibration
 import hil
+from hil import wire
 from hil.errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError
 
 from . import checkpoint, data, losses
@@ -120,7 +121,7 @@ class Trainer:
                 health = net.last_measurement.health
                 totals["bytes"] += bytes_read(net.last_measurement)
                 totals["dropped"] += health.events_dropped_input + health.spikes_dropped_output
-                totals["loss"] += float(loss) * len(y)
+                totals["loss"] += loss.item() * len(y)
                 totals["correct"] += int((predictions(out["output"].detach()) == y).sum())
                 totals["n"] += len(y)
                 bar.update(1, loss=totals["loss"] / totals["n"], acc=totals["correct"] / totals["n"])
@@ -231,9 +232,7 @@ class Trainer:
 
 
 def bytes_read(measurement: hil.Measurement) -> int:
-    """Bytes the host read from the device for a measurement: counted on the link, or its wire encoding in-process."""
+    """Bytes the host read from the device for a measurement: counted on the link, or its framed wire size in-process."""
     if measurement.health.bytes_received:
         return measurement.health.bytes_received
-    from hil import wire
-
-    return wire.measurement_size(measurement)
+    return wire.framed_size(wire.RunReply(measurement))

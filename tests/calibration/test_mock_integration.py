@@ -12,9 +12,7 @@ import hil
 from calibration import CalibrationResult, CalibrationTarget, calibrate, verify
 from hil.errors import CalibrationError, ConfigError
 
-from .conftest import mock_available
 
-pytestmark = pytest.mark.skipif(not mock_available(), reason="drivers.mock is not available")
 
 
 class Counting(hil.DeviceBase):

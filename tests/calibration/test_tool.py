@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from .conftest import mock_available
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "calibrate"
@@ -17,7 +16,6 @@ def run_tool(args, cache_dir, timeout=300):
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
 
-@pytest.mark.skipif(not mock_available(), reason="drivers.mock is not available")
 def test_tool_table_out_and_plots(mock_calibration, cache_dir, tmp_path):
     _, result = mock_calibration
     out = tmp_path / "cal"
