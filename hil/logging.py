@@ -13,6 +13,23 @@ import structlog
 _configured = False
 
 
+class _StreamLogger:
+    """Writes each rendered event as a line to ``stream`` (looked up at write time when None,
+    so redirected or replaced ``sys.stderr`` is honoured). A closed or broken stream never
+    takes down the caller: logging is not worth a crashed device server."""
+
+    def __init__(self, stream=None):
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=self._stream or sys.stderr, flush=True)
+        except (ValueError, OSError):
+            pass
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
 def configure(*, json: bool = False, level: str = "INFO", stream=None) -> None:
     """Route structlog to ``stream`` (default stderr) as console text or JSON lines."""
     global _configured
@@ -24,7 +41,7 @@ def configure(*, json: bool = False, level: str = "INFO", stream=None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_stdlib_logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=lambda *args: _StreamLogger(stream),
         cache_logger_on_first_use=False,
     )
     _configured = True

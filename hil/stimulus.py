@@ -182,6 +182,7 @@ class Recording:
     """What a run reads back.
 
     spikes:        record spike events of neurons with ``enable_spike_out``
+    spike_counts:  read the per-neuron spike counters (8 bit + overflow) after each trial
     madc_neuron:   the one neuron the MADC samples (None: MADC off)
     madc_source:   "membrane", "synin_exc" or "synin_inh"
     madc_samples:  samples per trial (<= 65,535), about 34 ns apart from trial start
@@ -189,6 +190,7 @@ class Recording:
     """
 
     spikes: bool = True
+    spike_counts: bool = False
     madc_neuron: int | None = attrs.field(default=None, converter=_madc_neuron)
     madc_source: str = attrs.field(default="membrane", validator=_in("madc_source", chip.MADC_SOURCES))
     madc_samples: int = attrs.field(default=0, validator=_madc_samples)

@@ -84,7 +84,7 @@ class MockChip(DeviceBase):
         self._log.info("run", chip_id=self._chip_id, trials=stimulus.n_trials, events=stimulus.n_events, spikes=int(spikes.size),
                        dropped_in=health.events_dropped_input, dropped_out=health.spikes_dropped_output, wall_s=round(wall, 4))
         return Measurement(spikes=spikes, n_trials=stimulus.n_trials, health=health, provenance=provenance,
-                           madc=madc, cadc=cadc, spike_counts=counts)
+                           madc=madc, cadc=cadc, spike_counts=counts if recording.spike_counts else None)
 
     def reset(self) -> None:
         """Power-on state: default configuration, run counter 0, new boot id."""

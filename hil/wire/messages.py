@@ -190,7 +190,7 @@ def _limits_put(w: Writer, lim: DeviceLimits) -> None:
 
 
 def _recording_put(w: Writer, rec: Recording) -> None:
-    flags = int(rec.spikes) | (rec.madc_neuron is not None) << 1 | (rec.cadc_period_s is not None) << 2
+    flags = int(rec.spikes) | (rec.madc_neuron is not None) << 1 | (rec.cadc_period_s is not None) << 2 | int(rec.spike_counts) << 3
     w.put("BHBId", flags, rec.madc_neuron or 0, chip.MADC_SOURCES.index(rec.madc_source), rec.madc_samples, rec.cadc_period_s or 0.0)
 
 
@@ -288,7 +288,7 @@ def _decode_run(r: Reader) -> Run:
         raise ProtocolError(f"run: MADC source index {source}; allowed 0..{len(chip.MADC_SOURCES) - 1}")
     recording = Recording(
         spikes=bool(flags & 1), madc_neuron=neuron if flags & 2 else None, madc_source=chip.MADC_SOURCES[source],
-        madc_samples=samples, cadc_period_s=period if flags & 4 else None,
+        madc_samples=samples, cadc_period_s=period if flags & 4 else None, spike_counts=bool(flags & 8),
     )
     n_trials, n_events = r.get("IQ")
     durations = r.array("<u8", n_trials, "durations")

@@ -122,7 +122,7 @@ def test_output_budget_drops_and_counts():
     mock.configure(cfg)
     cfg.enable_spike_out[:] = True
     mock.configure(cfg)
-    meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))], 1000))
+    meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))], 1000), hil.Recording(spike_counts=True))
     total = int(meas.spike_counts.astype(np.int64).clip(max=255).sum())
     assert meas.health.spikes_dropped_output > 0
     assert meas.spikes.size == 1000 // 4 + 4096
@@ -143,3 +143,11 @@ def test_realtime_pace_takes_the_chip_time():
     meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))] * 2, 1_250_000))  # 2 x 10 ms
     assert time.perf_counter() - start >= 0.07
     assert meas.provenance.wall_time_s >= 0.07
+
+
+def test_spike_counters_are_read_only_when_asked():
+    mock = MockChip(seed=1, noise=False)
+    stim = hil.Stimulus.from_trials([np.zeros((0, 2))], 100)
+    assert mock.run(stim).spike_counts is None
+    counts = mock.run(stim, hil.Recording(spike_counts=True)).spike_counts
+    assert counts.shape == (1, chip.N_NEURONS)

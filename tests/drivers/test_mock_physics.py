@@ -103,7 +103,7 @@ def test_spike_time_matches_the_analytic_crossing_within_a_tick():
     theta = np.array([mock._mismatch.potential_of("v_threshold", np.full(512, c))[neuron] for c in range(1023)])
     cfg.v_threshold[neuron] = int(np.searchsorted(theta, rest + 15))  # 15 LSB above rest
     mock.configure(cfg)
-    meas = mock.run(one_event(label, tick, duration=6000))
+    meas = mock.run(one_event(label, tick, duration=6000), hil.Recording(spike_counts=True))
     p = mock.effective_parameters()
     assert meas.spikes.size >= 1 and np.all(meas.spikes["neuron"] == neuron)
     q = weight * p["weight_gain_exc"][neuron] * mock._mismatch.synapse[0, 8, neuron]
@@ -121,7 +121,7 @@ def test_offset_current_drives_tonic_spiking_with_refractory_gaps():
     cfg.refractory_clock_scale[:] = 0
     cfg.enable_spike_out[:4] = True
     mock.configure(cfg)
-    meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))], 2500))
+    meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))], 2500), hil.Recording(spike_counts=True))
     s = meas.spikes_of_trial(0)
     for n in range(4):
         ticks = s["tick"][s["neuron"] == n].astype(np.int64)

@@ -39,7 +39,7 @@ def test_host_event_fires_exactly_the_matching_synapses():
     cfg.synapse_weights[0, 2 * other, 100:120] = 63
     cfg.synapse_labels[0, 2 * other, 100:120] = 9
     mock.configure(cfg)
-    meas = mock.run(one_event(int(chip.make_label(3, 9, channel=1))))
+    meas = mock.run(one_event(int(chip.make_label(3, 9, channel=1))), hil.Recording(spike_counts=True))
     assert sorted(set(meas.spikes["neuron"].tolist())) == list(range(20))
     np.testing.assert_array_equal(meas.spike_counts[0] > 0, np.arange(512) < 20)
 

@@ -46,10 +46,10 @@ events = st.lists(st.tuples(st.integers(0, 999), st.sampled_from([0, 5, 0x7C0, 0
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(events, min_size=1, max_size=5), st.booleans())
-def test_run_and_reply_round_trip(trials, madc):
+@given(st.lists(events, min_size=1, max_size=5), st.booleans(), st.booleans())
+def test_run_and_reply_round_trip(trials, madc, counts):
     stim = hil.Stimulus.from_trials([np.array(sorted(t), dtype=np.int64).reshape(-1, 2) for t in trials], 1000)
-    rec = hil.Recording(madc_neuron=3, madc_samples=4) if madc else hil.Recording(cadc_period_s=2e-6)
+    rec = hil.Recording(madc_neuron=3, madc_samples=4, spike_counts=counts) if madc else hil.Recording(cadc_period_s=2e-6, spike_counts=counts)
     back = round_trip(wire.Run(stim, rec))
     assert back.stimulus == stim and back.recording == rec
     spikes = np.zeros(stim.n_events, hil.SPIKE_DTYPE)
