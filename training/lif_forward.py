@@ -172,7 +172,11 @@ def _solve_quadratic(u0, i0, hi, dyn: Dynamics) -> torch.Tensor:
 
 
 def _solve_newton(u0, i0, hi, dyn: Dynamics, tol: float) -> torch.Tensor:
-    """Newton's method on u(s) = theta, safeguarded by bisection on the bracket [0, hi]."""
+    """Newton's method on u(s) = theta, safeguarded by bisection on the bracket [0, hi].
+
+    Stops when every Newton step is below tol (the last step is still applied: quadratic
+    convergence makes the result exact to rounding) or the bracket is narrower than tol.
+    """
     lo = torch.zeros_like(hi)
     u_hi = membrane(u0, i0, hi, dyn)
     gap = (u_hi - u0).clamp(min=torch.finfo(u0.dtype).tiny)
@@ -183,11 +187,10 @@ def _solve_newton(u0, i0, hi, dyn: Dynamics, tol: float) -> torch.Tensor:
         slope = (i0 * torch.exp(x * -dyn.rate_syn) - u) * dyn.rate_mem
         lo = torch.where(f < 0, x, lo)
         hi = torch.where(f >= 0, x, hi)
-        step = torch.where(slope > 0, x - f / slope, lo)
-        step = torch.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        done = bool(((step - x).abs() <= tol).all())
-        x = step
-        if done:
+        step = f / slope
+        ok = (slope > 0) & (x - step >= lo) & (x - step <= hi)
+        x = torch.where(ok, x - step, 0.5 * (lo + hi))
+        if bool(((ok & (step.abs() <= tol)) | (hi - lo <= tol)).all()):
             break
     return x
 
@@ -223,6 +226,8 @@ def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
         if m == max_spikes or not bool(found.any()):
             overflow = found if m == max_spikes else overflow
             break
+        idle = torch.zeros_like(u0)  # neurons without a crossing: a trivial root at s = 0
+        u0, i0, hi = (torch.where(found, x, idle) for x in (u0, i0, hi))
         s = crossing_time(u0, i0, hi, dyn, tol)
         t_s = start + s
         found = found & (t_s < t_max)

@@ -21,21 +21,21 @@ class TrainConfig:
     """Hyper-parameters; times in seconds."""
 
     seed: int = 0
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 2e-3
     lr_decay: float = 0.97  # per epoch
     hidden: int = 120
     max_spikes: int = 1
     tau_mem: float = 12e-6
     tau_syn: float = 6e-6
     t_max: float = 60e-6
-    tau_0: float = 1.5e-6
+    tau_0: float = 0.5e-6
     tau_1: float = 60e-6
     alpha: float = 3e-3
     w_hidden: tuple[float, float] = (1.5, 1.5)  # mean, std
-    w_out: tuple[float, float] = (0.15, 0.3)
-    bump: float = 5e-3  # weight bump for silent neurons, see bump_silent()
+    w_out: tuple[float, float] = (0.1, 0.1)
+    bump: float = 2e-2  # weight bump for silent neurons, see bump_silent()
     dtype: torch.dtype = torch.float32
 
 
@@ -117,7 +117,7 @@ def train(config: TrainConfig, *, log=print) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--epochs", type=int, default=attrs.fields(TrainConfig).epochs.default)
     parser.add_argument("--max-spikes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args(argv)

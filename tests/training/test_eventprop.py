@@ -95,9 +95,10 @@ def test_two_layers_chain_through_autograd(ratio, max_spikes):
     coefficients = torch.randn(out.shape, generator=g, dtype=torch.float64) * 1e6
     weighted_sum(out, coefficients).backward()
     with torch.no_grad():
-        fd_w1 = finite_differences(lambda a: weighted_sum(network(input_times, a, w2), coefficients), w1.detach(), 1e-6)
+        indices = torch.randperm(w1.numel(), generator=g)[:12].tolist()
+        fd_w1 = finite_differences(lambda a: weighted_sum(network(input_times, a, w2), coefficients), w1.detach(), 1e-6, indices)
         fd_w2 = finite_differences(lambda b: weighted_sum(network(input_times, w1, b), coefficients), w2.detach(), 1e-6)
-    assert_close_to_fd(w1.grad, fd_w1)
+    assert_close_to_fd(w1.grad.view(-1)[indices], fd_w1.view(-1)[indices])
     assert_close_to_fd(w2.grad, fd_w2)
 
 
