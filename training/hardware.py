@@ -128,6 +128,30 @@ class DeviceNetwork(torch.nn.Module):
             out[name] = (eff, hw.detach().to(torch.int8).numpy())
         return out
 
+    @torch.no_grad()
+    def clip_weights(self) -> None:
+        """Clamp every weight to what the chip can realise (+-63 LSB at the projection's scale)."""
+        for name, w in self.weights.items():
+            limit = hil.chip.WEIGHT_MAX / self._scales[name][0]
+            w.clamp_(-limit, limit)
+
+    @torch.no_grad()
+    def bump_silent(self, out: dict[str, torch.Tensor], labels: torch.Tensor, bump: float) -> None:
+        """Weight bumping (Goltz et al. 2021) for neurons that get no gradient because they are silent.
+
+        Weights into an output neuron grow by ``bump`` times the fraction of the batch in
+        which it is the label's neuron and silent; weights into a non-output neuron silent
+        in the whole batch grow by ``bump``.
+        """
+        names = list(self.weights)
+        for name in names:
+            silent = ~torch.isfinite(out[name][..., 0].detach())
+            if name == names[-1]:
+                is_label = torch.nn.functional.one_hot(labels, silent.shape[1]).bool()
+                self.weights[name] += bump * (silent & is_label).to(self.dtype).mean(dim=0)
+            else:
+                self.weights[name] += bump * silent.all(dim=0).to(self.dtype)
+
     def model_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Input spike times (batch, n_in) -> times the first layer's synapses see (batch, n_in * duplication)."""
         dup = self.placement.network.inputs[0].duplication
