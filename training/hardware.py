@@ -129,11 +129,15 @@ class DeviceNetwork(torch.nn.Module):
         return out
 
     @torch.no_grad()
-    def clip_weights(self) -> None:
-        """Clamp every weight to what the chip can realise (+-63 LSB at the projection's scale)."""
+    def clip_weights(self, limits: dict[str, float] | None = None) -> None:
+        """Clamp every weight to +-``limits[name]`` (default ``weight_limits()``: what this chip realises)."""
+        limits = limits or self.weight_limits()
         for name, w in self.weights.items():
-            limit = hil.chip.WEIGHT_MAX / self._scales[name][0]
-            w.clamp_(-limit, limit)
+            w.clamp_(-limits[name], limits[name])
+
+    def weight_limits(self) -> dict[str, float]:
+        """Population -> largest model weight the chip realises (63 LSB at the projection's scale)."""
+        return {name: hil.chip.WEIGHT_MAX / self._scales[name][0] for name in self.weights}
 
     @torch.no_grad()
     def bump_silent(self, out: dict[str, torch.Tensor], labels: torch.Tensor, bump: float) -> None:

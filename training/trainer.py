@@ -170,10 +170,9 @@ class Trainer:
                     clock["gradcheck_s"] += time.perf_counter() - t0
                 g.average_gradients(net.parameters(), len(local), len(index))
                 opt.step()
-                net.clip_weights()
+                net.clip_weights(limits)
                 bump_out, bump_y = out, y
                 if g.world > 1:
-                    self._clip_common(net, limits)
                     bump_out, bump_y = self._gather_outputs(net, out, y, len(index))
                 net.bump_silent(bump_out, bump_y, c.bump * opt.param_groups[0]["lr"] / c.lr)
                 health = net.last_measurement.health
@@ -201,17 +200,10 @@ class Trainer:
             **timing,
         }
 
-    def _clip_common(self, net: DeviceNetwork, limits: dict) -> None:
-        """Clamp to the tightest weight limit of all ranks' chips (each chip's own limit is already applied)."""
-        with torch.no_grad():
-            for name, w in net.weights.items():
-                w.clamp_(-limits[name], limits[name])
-
     def _common_limits(self, net: DeviceNetwork) -> dict:
-        """Per projection, the smallest model weight any rank's chip realises at +-63 LSB (``DeviceNetwork.clip_weights``' limit)."""
-        names = list(net.weights)
-        local = torch.tensor([hil.chip.WEIGHT_MAX / net._scales[name][0] for name in names], dtype=torch.float64)
-        return dict(zip(names, self.group.min_(local).tolist()))
+        """Per projection, the smallest weight limit of all ranks' chips (``DeviceNetwork.weight_limits``), so ranks stay identical."""
+        own = net.weight_limits()
+        return dict(zip(own, self.group.min_(torch.tensor(list(own.values()), dtype=torch.float64)).tolist()))
 
     def _gather_outputs(self, net: DeviceNetwork, out: dict, y: torch.Tensor, n: int) -> tuple[dict, torch.Tensor]:
         """First spike times of every population and the labels of the whole global batch (row order as in one process)."""
@@ -274,7 +266,7 @@ class Trainer:
             if g.world > 1:
                 g.broadcast_(net.parameters())  # identical from the seed already; rank 0's to be safe
                 limits = self._common_limits(net)
-                self._clip_common(net, limits)
+                net.clip_weights(limits)
             ranks = g.gather_objects({"rank": g.rank, "device": self.device_url, "chip_id": info.chip_id, "calibration_id": result.id})
             history, first_epoch = [], 0
             if resume:
