@@ -66,10 +66,10 @@ class TrainerConfig:
     alpha: float = attrs.field(default=3e-3, validator=_nonneg_real)
 
     optimizer: str = attrs.field(default="adam", validator=_one_of("adam", "sgd"))
-    lr: float = attrs.field(default=2e-3, validator=_pos_real)
+    lr: float = attrs.field(default=1e-3, validator=_pos_real)
     schedule: str = attrs.field(default="exponential", validator=_one_of("exponential", "step", "none"))
     step_size: int = attrs.field(default=10, validator=_pos_int)
-    gamma: float = attrs.field(default=0.94, validator=_unit)  # per epoch ("exponential") or per step_size epochs ("step")
+    gamma: float = attrs.field(default=0.88, validator=_unit)  # per epoch ("exponential") or per step_size epochs ("step")
     bump: float = attrs.field(default=2e-2, validator=_nonneg_real)  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
     epochs: int = attrs.field(default=20, validator=_pos_int)
     batch_size: int = attrs.field(default=32, validator=_pos_int)
