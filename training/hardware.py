@@ -17,6 +17,7 @@ import hil
 from hil import Placement, Recording
 from hil.errors import ConfigError
 
+from .bumping import bump_silent
 from .lif import LIFParameters, replay_spike_times, spike_times
 
 
@@ -139,22 +140,9 @@ class DeviceNetwork(torch.nn.Module):
         """Population -> largest model weight the chip realises (63 LSB at the projection's scale)."""
         return {name: hil.chip.WEIGHT_MAX / self._scales[name][0] for name in self.weights}
 
-    @torch.no_grad()
     def bump_silent(self, out: dict[str, torch.Tensor], labels: torch.Tensor, bump: float) -> None:
-        """Weight bumping (Goltz et al. 2021) for neurons that get no gradient because they are silent.
-
-        Weights into an output neuron grow by ``bump`` times the fraction of the batch in
-        which it is the label's neuron and silent; weights into a non-output neuron silent
-        in the whole batch grow by ``bump``.
-        """
-        names = list(self.weights)
-        for name in names:
-            silent = ~torch.isfinite(out[name][..., 0].detach())
-            if name == names[-1]:
-                is_label = torch.nn.functional.one_hot(labels, silent.shape[1]).bool()
-                self.weights[name] += bump * (silent & is_label).to(self.dtype).mean(dim=0)
-            else:
-                self.weights[name] += bump * silent.all(dim=0).to(self.dtype)
+        """Weight bumping of silent neurons (``training.bumping.bump_silent``) on this network's layers."""
+        bump_silent([(w, out[name]) for name, w in self.weights.items()], labels, bump)
 
     def model_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Input spike times (batch, n_in) -> times the first layer's synapses see (batch, n_in * duplication)."""

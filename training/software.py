@@ -11,6 +11,7 @@ import time
 import attrs
 import torch
 
+from training import bumping
 from training.data import SpikeEncoding, YinYang
 from training.lif import LIFParameters, spike_times
 from training.losses import first_spike_cross_entropy, predict
@@ -58,19 +59,10 @@ class Network(torch.nn.Module):
         return hidden, out
 
 
-def bump_silent(net: Network, hidden: torch.Tensor, out: torch.Tensor, labels: torch.Tensor) -> None:
-    """Weight bumping (Goltz et al. 2021): revive neurons that stopped firing.
-
-    A silent neuron gets no gradient, so every weight into an output neuron grows by
-    ``bump`` times the fraction of the batch in which it is the label and silent, and every
-    weight into a hidden neuron silent in the whole batch grows by ``bump``.
-    """
-    bump = net.config.bump
-    with torch.no_grad():
-        silent_out = ~torch.isfinite(out[..., 0])
-        is_label = torch.nn.functional.one_hot(labels, 3).bool()
-        net.w_out += bump * (silent_out & is_label).to(out.dtype).mean(dim=0)
-        net.w_hidden += bump * (~torch.isfinite(hidden[..., 0])).all(dim=0).to(hidden.dtype)
+def bump_silent(net: Network, hidden: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, scale: float = 1.0) -> None:
+    """Weight bumping (``training.bumping.bump_silent``) with ``net.config.bump`` times ``scale``
+    (the learning-rate decay so far, so the bumps anneal with the steps)."""
+    bumping.bump_silent([(net.w_hidden, hidden), (net.w_out, out)], labels, net.config.bump * scale)
 
 
 def accuracy(net: Network, encode: SpikeEncoding, data: YinYang) -> float:
