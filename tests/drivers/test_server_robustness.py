@@ -124,3 +124,29 @@ def test_pseudo_terminal_transport():
         assert same_measurement(m, ref.run(stimulus(20)))
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this platform")
+def test_mock_chip_through_a_pseudo_terminal_is_bit_identical_to_in_process():
+    import numpy as np
+
+    from drivers.mock import MockChip
+
+    net = hil.Network.feedforward(5, [120], 3, duplication=5)
+    placement = hil.place(net)
+    rng = np.random.default_rng(4)
+    cfg = placement.config({p.key: rng.normal(0.4, 0.4, net.weight_shape(p)) for p in net.projections}, 40.0)
+    stim = placement.encode(rng.uniform(1e-6, 13e-6, (50, 5)), 50e-6)
+    srv = Server(MockChip(seed=7, noise=True, noise_seed=11), pty=True).start()
+    try:
+        with hil.open(srv.address, timeout=5.0) as dev:
+            dev.configure(cfg)
+            remote = [dev.run(stim) for _ in range(2)]
+    finally:
+        srv.stop()
+    local = MockChip(seed=7, noise=True, noise_seed=11)
+    local.configure(cfg)
+    for m in remote:
+        ref = local.run(stim)
+        assert m.spikes.size > 0
+        np.testing.assert_array_equal(m.spikes, ref.spikes)
