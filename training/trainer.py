@@ -47,9 +47,8 @@ class TrainingInterrupted(HilError):
 
 def predictions(output_times: torch.Tensor) -> torch.Tensor:
     """(batch, n_classes, k) output spike times -> predicted class (batch,); -1 where no output neuron spiked."""
-    first = output_times[..., 0]
-    pred = first.argmin(dim=1)
-    return torch.where(torch.isfinite(first.min(dim=1).values), pred, torch.full_like(pred, -1))
+    pred = losses.predict(output_times, math.inf)
+    return torch.where(torch.isfinite(output_times[..., 0]).any(dim=1), pred, torch.full_like(pred, -1))
 
 
 def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
