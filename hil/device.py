@@ -17,7 +17,7 @@ from .errors import HilError
 from .measurement import Measurement
 from .stimulus import Recording, Stimulus
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: column-wise spikes in RUN_REPLY
 ENTRY_POINT_GROUP = "hil.drivers"
 
 

@@ -50,7 +50,10 @@ class TrainerConfig:
     ``duplication`` times) and 3 outputs; trials last ``duration_s``.
     Loss: first-spike cross-entropy with ``tau_0``, ``tau_1``, ``alpha`` (Wunderlich & Pehle 2021).
     Weights are in model units (synaptic jump / threshold distance); ``init_*`` set their
-    normal initialisation per layer.
+    normal initialisation per layer. Data-parallel runs split each step's batch over the ranks:
+    ``batch_scope = "global"`` keeps ``batch_size`` samples per step whatever the number of
+    ranks (same steps as one process); ``"per_rank"`` gives each chip ``batch_size`` samples, so
+    a step of N ranks covers N times as many (fewer, larger steps; what hides per-run overhead).
     """
 
     dataset: str = attrs.field(default="yinyang", validator=_one_of("yinyang"))
@@ -73,6 +76,7 @@ class TrainerConfig:
     bump: float = attrs.field(default=2e-2, validator=_nonneg_real)  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
     epochs: int = attrs.field(default=20, validator=_pos_int)
     batch_size: int = attrs.field(default=32, validator=_pos_int)
+    batch_scope: str = attrs.field(default="global", validator=_one_of("global", "per_rank"))  # batch_size per step of the group, or per rank (chip)
     seed: int = attrs.field(default=0, validator=_nonneg_int)
 
     init_hidden_mean: float = attrs.field(default=0.3, validator=_check(_is_real, "a finite number"))

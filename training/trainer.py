@@ -104,10 +104,11 @@ class Trainer:
             if not np.all(np.isfinite(ds.x_np)):
                 raise ConfigError(f"{name} dataset contains NaN or infinite features; allowed: finite values")
         world = self.group.world
-        smallest = min(config.batch_size, config.train_size % config.batch_size or config.batch_size)
+        self.global_batch = config.batch_size * (world if config.batch_scope == "per_rank" else 1)
+        smallest = min(self.global_batch, config.train_size % self.global_batch or self.global_batch)
         if world > 1 and (smallest < world or config.test_size < world):
             raise ConfigError(f"{world} ranks need at least one sample each: smallest training batch {smallest}, test_size {config.test_size}; "
-                              f"allowed: batch_size, the last batch (train_size % batch_size) and test_size >= {world}")
+                              f"allowed: the step's batch, the last batch (train_size % batch) and test_size >= {world}")
         self.device_url = device_for_rank(config.device, self.group.rank, world)
 
     # --- set-up ------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class Trainer:
     def _train_epoch(self, net: DeviceNetwork, opt, epoch: int, limits: dict | None = None) -> dict:
         c, g = self.config, self.group
         order = torch.randperm(len(self.train_set.y), generator=torch.Generator().manual_seed(c.seed * 100_003 + epoch))
-        batches = order.split(c.batch_size)
+        batches = order.split(self.global_batch)
         totals = {"loss": 0.0, "correct": 0, "n": 0, "bytes": 0, "cos": [], "dropped": 0, "clamped": 0}
         clock = {"backward_s": 0.0, "gradcheck_s": 0.0}
         device0, collective0 = net.device.seconds, g.seconds

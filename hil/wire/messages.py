@@ -11,6 +11,7 @@ import enum
 import math
 
 import attrs
+import numpy as np
 
 from .. import chip
 from ..config import FIELDS, BlockKey, ChipConfig
@@ -205,6 +206,34 @@ def _optional_text(w: Writer, value) -> None:
         w.text(str(value))
 
 
+def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
+    """Spikes column-wise: per-trial counts, then labels, then trial-relative ticks in 2 bytes
+    when every tick fits (trials up to 524 us), else 4 (4 or 6 bytes per spike instead of 14)."""
+    trial, tick = spikes["trial"], spikes["tick"]
+    if spikes.size and (np.any(trial[1:] < trial[:-1]) or int(trial[-1]) >= n_trials):
+        raise ProtocolError(f"run reply: spikes must be sorted by trial with trial < n_trials = {n_trials}")
+    top = int(tick.max()) if spikes.size else 0
+    if top > chip.TIMER_MAX_TICKS:
+        raise ProtocolError(f"run reply: spike tick {top}; allowed <= {chip.TIMER_MAX_TICKS} (32-bit timer)")
+    width = 2 if top <= 0xFFFF else 4
+    counts = np.bincount(trial, minlength=n_trials) if spikes.size else np.zeros(n_trials, np.uint32)
+    w.put("QB", spikes.size, width).array(counts, "<u4").array(spikes["neuron"], "<u2").array(tick, f"<u{width}")
+
+
+def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
+    n, width = r.get("QB")
+    if width not in (2, 4):
+        raise ProtocolError(f"run reply: spike tick width {width} bytes; allowed 2 or 4")
+    counts = r.array("<u4", n_trials, "spike counts per trial")
+    if int(counts.sum(dtype=np.uint64)) != n:
+        raise ProtocolError(f"run reply: per-trial spike counts add up to {int(counts.sum(dtype=np.uint64))}, n_spikes is {n}")
+    spikes = np.empty(n, SPIKE_DTYPE)
+    spikes["neuron"] = r.array("<u2", n, "spike labels")
+    spikes["tick"] = r.array(f"<u{width}", n, "spike ticks")
+    spikes["trial"] = np.repeat(np.arange(n_trials, dtype=np.uint32), counts)
+    return spikes
+
+
 def _measurement_put(w: Writer, m: Measurement) -> None:
     w.put("I", m.n_trials).put("6Q", *attrs.astuple(m.health))
     p = m.provenance
@@ -213,7 +242,7 @@ def _measurement_put(w: Writer, m: Measurement) -> None:
         w.text(p.driver).text(p.chip_id).text(p.config_hash).text(p.software_version).put("d", p.wall_time_s)
         _optional_text(w, p.calibration_id)
         _optional_text(w, p.noise_seed)
-    w.put("Q", m.spikes.size).array(m.spikes, SPIKE_DTYPE)
+    _spikes_put(w, m.spikes, m.n_trials)
     w.put("B", m.madc is not None)
     if m.madc is not None:
         s = m.madc.samples
@@ -307,7 +336,7 @@ def _decode_measurement(r: Reader) -> Measurement:
         calibration = _optional(r)
         noise_seed = _optional(r)
         provenance = Provenance(driver, chip_id, config_hash, software, wall, calibration, int(noise_seed) if noise_seed is not None else None)
-    spikes = r.array(SPIKE_DTYPE, r.one("Q"), "spikes")
+    spikes = _spikes_get(r, n_trials)
     madc = cadc = counts = None
     if r.one("B"):
         neuron, source, period, start, rows, cols = r.get("HBddII")

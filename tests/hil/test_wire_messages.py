@@ -96,3 +96,47 @@ def test_fuzz_payloads_raise_only_hil_errors(msg_type, payload):
         wire.decode_message(int(msg_type), payload)
     except hil.HilError:
         pass
+
+
+def _spikes(trials, ticks, neurons):
+    s = np.empty(len(trials), hil.SPIKE_DTYPE)
+    s["trial"], s["tick"], s["neuron"] = trials, ticks, neurons
+    return s
+
+
+@pytest.mark.parametrize("top_tick, bytes_per_spike", [(65_535, 4), (65_536, 6), (2**32 - 1, 6)])
+def test_spikes_travel_column_wise_in_the_narrowest_tick_width(top_tick, bytes_per_spike):
+    rng = np.random.default_rng(1)
+    n_trials, n = 7, 500
+    trials = np.sort(rng.choice([0, 2, 3, 6], n))  # trials 1, 4 and 5 stay empty
+    spikes = _spikes(trials, rng.integers(0, top_tick, n), rng.integers(0, 2**16, n))
+    spikes["tick"][-1] = top_tick
+    with_spikes = wire.RunReply(hil.Measurement(spikes, n_trials))
+    without = wire.RunReply(hil.Measurement(spikes[:0], n_trials))
+    got = round_trip(with_spikes).measurement
+    assert np.array_equal(got.spikes, spikes) and got.n_trials == n_trials
+    assert wire.framed_size(with_spikes) - wire.framed_size(without) == n * bytes_per_spike
+
+
+def test_unsorted_spikes_are_refused_when_encoded():
+    unsorted = hil.Measurement(_spikes([1, 0], [5, 5], [3, 3]), 2)
+    with pytest.raises(ProtocolError, match="sorted by trial"):
+        wire.encode_message(wire.RunReply(unsorted))
+    past_end = hil.Measurement(_spikes([0, 2], [5, 5], [3, 3]), 2)
+    with pytest.raises(ProtocolError, match="trial < n_trials = 2"):
+        wire.encode_message(wire.RunReply(past_end))
+
+
+def test_spike_counts_that_do_not_add_up_are_refused():
+    m = hil.Measurement(_spikes([0, 1, 1], [5, 6, 7], [3, 3, 4]), 2)
+    t, parts = wire.encode_message(wire.RunReply(m))
+    payload = bytes(wire.payload_bytes(parts))
+    head = payload.index((3).to_bytes(8, "little") + b"\x02")  # n_spikes = 3, tick width 2
+    bad = bytearray(payload)
+    bad[head + 9 : head + 13] = (2).to_bytes(4, "little")  # trial 0 claims 2 spikes
+    with pytest.raises(ProtocolError, match="add up to 4, n_spikes is 3"):
+        wire.decode_message(t, bad)
+    bad = bytearray(payload)
+    bad[head + 8] = 3
+    with pytest.raises(ProtocolError, match="tick width 3"):
+        wire.decode_message(t, bad)

@@ -58,6 +58,19 @@ def test_single_process_group_is_the_identity():
     assert torch.equal(g.sum_(t), torch.ones(3)) and g.in_sync([t]) and g.gather_objects("x") == ["x"]
 
 
+def test_batch_scope_sets_the_samples_per_step(tmp_path):
+    from training.config import TrainerConfig
+    from training.trainer import Trainer
+
+    rank1_of_4 = Group.single()
+    rank1_of_4.world, rank1_of_4.rank = 4, 1  # no collectives are needed to construct a Trainer
+    assert Trainer(TrainerConfig(**SMALL), tmp_path, group=rank1_of_4).global_batch == 30
+    assert Trainer(TrainerConfig(**SMALL, batch_scope="per_rank"), tmp_path, group=rank1_of_4).global_batch == 120
+    assert Trainer(TrainerConfig(**SMALL, batch_scope="per_rank"), tmp_path).global_batch == 30
+    with pytest.raises(ConfigError, match="smallest training batch 3"):
+        Trainer(TrainerConfig(**{**SMALL, "batch_size": 3}), tmp_path, group=rank1_of_4)
+
+
 def test_train_nproc_is_stripped_from_the_relaunched_arguments():
     train = load_tool("train")
     assert train.strip_nproc(["--nproc", "2", "--out", "x", "--nproc=3", "--epochs", "1"]) == ["--out", "x", "--epochs", "1"]

@@ -1,11 +1,12 @@
 """Data-parallel training over paced mock chips (tools/rig + tools/train --nproc N).
 
-``dist.scaling``: one epoch of 640 Yin-Yang samples on 1, 2 and 4 mock chips served over TCP
-with ``--pace realtime --overhead OVERHEAD_S`` (every run lasts at least its trials' chip
-time plus a fixed per-run overhead, like a real BSS-2 whose host/FPGA round trip costs tens
-of ms). Two schedules: *strong* (global batch 64 split across ranks, the trainer's default
-semantics: same steps, smaller runs per chip) and *weak* (64 samples per rank per step: the
-global batch grows with the ranks, fewer steps). Figures from the run's metrics.jsonl
+``dist.scaling``: one epoch of 1,280 Yin-Yang samples on 1, 2 and 4 mock chips served over
+TCP with ``--pace realtime --overhead OVERHEAD_S`` (every run lasts at least its trials' chip
+time plus a fixed per-run overhead, as on a real chip, where building, sending and reading
+back a run costs far more than its 64 x 50 us of chip time). Two schedules: *strong*
+(``batch_scope = "global"``: 64 samples per step split across the ranks, same steps, smaller
+runs per chip) and *weak* (``batch_scope = "per_rank"``: 64 samples per chip per step, fewer
+steps). Figures from the run's metrics.jsonl
 (rank means): training samples/s (epoch wall time minus evaluation), device wall time
 (configure + run), host backward, all-reduce/gather time (includes waiting for the slowest
 rank); speed-ups against one rank.
@@ -22,12 +23,12 @@ import tempfile
 from bench import case
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OVERHEAD_S = float(os.environ.get("BENCH_DIST_OVERHEAD_S", "0.03"))  # per-run host/FPGA overhead of a real chip: tens of ms (docs/scaling.md)
-SAMPLES, BATCH = 640, 64
+OVERHEAD_S = float(os.environ.get("BENCH_DIST_OVERHEAD_S", "0.2"))  # per-run overhead of a paced chip (docs/scaling.md)
+SAMPLES, BATCH = 1280, 64  # 5 steps per epoch at 4 ranks in the weak schedule
 
 
-def run_rig(chips: int, batch: int, out: pathlib.Path, *, overhead: float = OVERHEAD_S, n_hidden: int = 120) -> dict:
-    cfg = {"train_size": SAMPLES, "test_size": 64, "n_hidden": n_hidden, "epochs": 1, "batch_size": batch, "grad_check_batches": 0}
+def run_rig(chips: int, scope: str, out: pathlib.Path, *, overhead: float = OVERHEAD_S, n_hidden: int = 120) -> dict:
+    cfg = {"train_size": SAMPLES, "test_size": 64, "n_hidden": n_hidden, "epochs": 1, "batch_size": BATCH, "batch_scope": scope, "grad_check_batches": 0}
     out.mkdir(parents=True, exist_ok=True)
     (out / "cfg.json").write_text(json.dumps(cfg))
     cmd = [sys.executable, str(ROOT / "tools/rig"), "--chips", str(chips), "--noise", "off", "--pace", "realtime", "--overhead", str(overhead),
@@ -37,6 +38,7 @@ def run_rig(chips: int, batch: int, out: pathlib.Path, *, overhead: float = OVER
         raise RuntimeError(f"rig --chips {chips} failed: {p.stderr[-2000:]}")
     m = json.loads((out / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     train_s = m["wall_s"] - m["eval_s"]
+    batch = BATCH * chips if scope == "per_rank" else BATCH
     steps = -(-SAMPLES // batch)
     return {
         "ranks": chips, "global_batch": batch, "steps": steps, "train_s": round(train_s, 3), "samples_per_s": round(SAMPLES / train_s, 1),
@@ -52,8 +54,8 @@ def scaling(bench):
     figures = {"overhead_s": OVERHEAD_S, "samples": SAMPLES, "strong": {}, "weak": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for r in ranks:
-            figures["strong"][r] = run_rig(r, BATCH, pathlib.Path(tmp) / f"strong{r}")
-            figures["weak"][r] = figures["strong"][r] if r == 1 else run_rig(r, BATCH * r, pathlib.Path(tmp) / f"weak{r}")
+            figures["strong"][r] = run_rig(r, "global", pathlib.Path(tmp) / f"strong{r}")
+            figures["weak"][r] = figures["strong"][r] if r == 1 else run_rig(r, "per_rank", pathlib.Path(tmp) / f"weak{r}")
     for mode in ("strong", "weak"):
         base = figures[mode][1]["samples_per_s"]
         figures[f"speedup_{mode}"] = {r: round(figures[mode][r]["samples_per_s"] / base, 2) for r in ranks}
