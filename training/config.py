@@ -73,6 +73,7 @@ class TrainerConfig:
     schedule: str = attrs.field(default="exponential", validator=_one_of("exponential", "step", "none"))
     step_size: int = attrs.field(default=10, validator=_pos_int)
     gamma: float = attrs.field(default=0.88, validator=_unit)  # per epoch ("exponential") or per step_size epochs ("step")
+    drive_floor: float = attrs.field(default=1e-2, validator=_pos_real)  # replay: least drive at a measured spike, see training.lif.replay_spike_times
     bump: float = attrs.field(default=2e-2, validator=_nonneg_real)  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
     epochs: int = attrs.field(default=20, validator=_pos_int)
     batch_size: int = attrs.field(default=32, validator=_pos_int)

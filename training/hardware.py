@@ -18,7 +18,7 @@ from hil import Placement, Recording
 from hil.errors import ConfigError
 
 from .bumping import bump_silent
-from .lif import LIFParameters, replay_spike_times, spike_times
+from .lif import DRIVE_FLOOR, LIFParameters, replay_spike_times, spike_times
 
 
 @attrs.frozen(eq=False)
@@ -93,7 +93,7 @@ class DeviceNetwork(torch.nn.Module):
     """
 
     def __init__(self, device, placement: Placement, model: NeuronModel, base: hil.ChipConfig, *, duration_s: float, max_spikes: int = 1,
-                 init: dict | None = None, generator: torch.Generator | None = None, dtype=torch.float32):
+                 init: dict | None = None, generator: torch.Generator | None = None, dtype=torch.float32, drive_floor: float = DRIVE_FLOOR):
         super().__init__()
         net = placement.network
         if len(net.inputs) != 1:
@@ -102,7 +102,7 @@ class DeviceNetwork(torch.nn.Module):
         if [p.source for p in net.projections] != chain[:-1]:
             raise ConfigError(f"DeviceNetwork: projections must form a chain from the input; got {[p.key for p in net.projections]}")
         self.device, self.placement, self.model = device, placement, model
-        self.duration_s, self.max_spikes, self.dtype = float(duration_s), int(max_spikes), dtype
+        self.duration_s, self.max_spikes, self.dtype, self.drive_floor = float(duration_s), int(max_spikes), dtype, float(drive_floor)
         self._base = placement.config({p.key: np.zeros(net.weight_shape(p)) for p in net.projections}, 1.0, base=base)
         self.weights = torch.nn.ParameterDict()
         self._scales = {}
@@ -119,6 +119,7 @@ class DeviceNetwork(torch.nn.Module):
             )
         self.params = {p.target: model.lif(placement.neurons[p.target], dtype) for p in net.projections}
         self.last_measurement: hil.Measurement | None = None
+        self.last_clamped: dict[str, int] = {}  # population -> measured spikes whose model drive was raised to the floor
 
     def effective_weights(self) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
         """Population -> (effective model weights with straight-through grad, hardware int weights)."""
@@ -163,7 +164,8 @@ class DeviceNetwork(torch.nn.Module):
         out, inputs = {}, self.model_inputs(x)
         for proj in net.projections:
             m = torch.as_tensor(measured[proj.target], dtype=self.dtype)
-            out[proj.target] = replay_spike_times(inputs, eff[proj.target][0], self.params[proj.target], m, t_max=self.duration_s).times
+            replayed = replay_spike_times(inputs, eff[proj.target][0], self.params[proj.target], m, t_max=self.duration_s, drive_floor=self.drive_floor)
+            out[proj.target], self.last_clamped[proj.target] = replayed.times, int(replayed.n_clamped)
             inputs = out[proj.target]
         return out
 

@@ -129,7 +129,8 @@ class Trainer:
         c = self.config
         init = {"hidden0": (c.init_hidden_mean, c.init_hidden_std), "output": (c.init_output_mean, c.init_output_std)}
         return DeviceNetwork(device, self.placement, NeuronModel.from_calibration(result), result.apply(hil.ChipConfig()),
-                             duration_s=c.duration_s, max_spikes=1, init=init, generator=generator, dtype=self.dtype)
+                             duration_s=c.duration_s, max_spikes=1, init=init, generator=generator, dtype=self.dtype,
+                             drive_floor=c.drive_floor)
 
     def _optimizer(self, params):
         c = self.config
@@ -178,6 +179,7 @@ class Trainer:
                 health = net.last_measurement.health
                 totals["bytes"] += bytes_read(net.last_measurement)
                 totals["dropped"] += health.events_dropped_input + health.spikes_dropped_output
+                totals["clamped"] += sum(net.last_clamped.values())
                 totals["loss"] += loss.item() * len(y)
                 totals["correct"] += int((predictions(out["output"].detach()) == y).sum())
                 totals["n"] += len(y)
@@ -185,7 +187,7 @@ class Trainer:
         timing = {"device_s": net.device.seconds - device0, **clock, "allreduce_s": g.seconds - collective0}
         grad_cosine = float(np.mean(totals["cos"])) if totals["cos"] else None
         if g.world > 1:  # sums over ranks (timings: mean over ranks), one all-reduce
-            keys = ("loss", "correct", "n", "bytes", "dropped")
+            keys = ("loss", "correct", "n", "bytes", "dropped", "clamped")
             cos = [v for v in totals["cos"] if math.isfinite(v)]
             summed = g.sum_(torch.tensor([float(totals[k]) for k in keys] + [sum(cos), len(cos)] + list(timing.values()), dtype=torch.float64)).tolist()
             totals.update({k: v for k, v in zip(keys, summed)})
@@ -197,6 +199,7 @@ class Trainer:
             "grad_cosine": grad_cosine,
             "bytes_per_step": totals["bytes"] / len(batches),
             "dropped": int(totals["dropped"]),
+            "clamped_spikes": int(totals["clamped"]),
             **timing,
         }
 
@@ -285,25 +288,24 @@ class Trainer:
             if g.is_main:
                 (self.out / METRICS).write_text("".join(json.dumps(m) + "\n" for m in history))
                 (self.out / "config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
+            final = None  # the last epoch's test evaluation, with every rank's output times
             for epoch in range(first_epoch, c.epochs):
                 t0 = time.perf_counter()
+                last = epoch + 1 == c.epochs
                 try:
                     metrics = self._train_epoch(net, opt, epoch, limits)
                     t1, device1 = time.perf_counter(), device.seconds
-                    evaluation = self.evaluate(net, gather=False)
+                    evaluation = self.evaluate(net, gather=last)
                     metrics["eval_s"], metrics["eval_device_s"] = time.perf_counter() - t1, device.seconds - device1
                     if g.world > 1:
                         metrics["ranks_in_sync"] = g.in_sync(net.parameters())
                         if not metrics["ranks_in_sync"]:
                             log.error("ranks diverged; taking rank 0's weights", epoch=epoch + 1, rank=g.rank)
                             g.broadcast_(net.parameters())
-                except (DeviceTimeout, DeviceError, ProtocolError) as exc:
-                    raise TrainingInterrupted(f"{who} failed during epoch {epoch + 1}: {exc}. Kept {self._kept(ckpt_path, history, first_epoch)}; "
-                                              f"rerun with: {rerun}") from exc
-                except CollectiveError as exc:
-                    raise TrainingInterrupted(f"{exc} (during epoch {epoch + 1}; this rank: {who}). Kept {self._kept(ckpt_path, history, first_epoch)}; "
-                                              f"rerun with: {rerun}") from exc
+                except (DeviceTimeout, DeviceError, ProtocolError, CollectiveError) as exc:
+                    raise self._interrupted(exc, f"during epoch {epoch + 1}", who, self._kept(ckpt_path, history, first_epoch), rerun) from exc
                 sched.step()
+                final = evaluation if last else None
                 metrics.update({k: v for k, v in evaluation.items() if k != "output_times"})
                 metrics.update(epoch=epoch + 1, lr=opt.param_groups[0]["lr"], wall_s=time.perf_counter() - t0)
                 if g.world > 1:
@@ -323,12 +325,10 @@ class Trainer:
                     print(f"epoch {epoch + 1}/{c.epochs}: loss {metrics['train_loss']:.4f} train {metrics['train_accuracy']:.3f} "
                           f"test {metrics['test_accuracy']:.3f} grad-cos {metrics['grad_cosine'] if metrics['grad_cosine'] is None else round(metrics['grad_cosine'], 3)}", flush=True)
             try:
-                final = self.evaluate(net)
+                final = final or self.evaluate(net)  # resumed after the last epoch: evaluate once more
                 digests = g.gather_objects(digest(net.parameters())) if g.world > 1 else None
-            except (DeviceTimeout, DeviceError, ProtocolError) as exc:
-                raise TrainingInterrupted(f"{who} failed in the final evaluation: {exc}. Kept {self._kept(ckpt_path, history, first_epoch)}") from exc
-            except CollectiveError as exc:
-                raise TrainingInterrupted(f"{exc} (final evaluation; this rank: {who}). Kept {self._kept(ckpt_path, history, first_epoch)}") from exc
+            except (DeviceTimeout, DeviceError, ProtocolError, CollectiveError) as exc:
+                raise self._interrupted(exc, "in the final evaluation", who, self._kept(ckpt_path, history, first_epoch), None) from exc
             report = self._report(info, result, history, final, time.perf_counter() - start)
             if g.world > 1:
                 report.update(world_size=g.world, ranks=ranks, weight_digests=digests)
@@ -338,6 +338,12 @@ class Trainer:
                 report["plots"] = write_plots(self.out, net, history, final["output_times"], self.test_set, self._inputs)
                 checkpoint.write_text_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
             return report
+
+    @staticmethod
+    def _interrupted(exc: Exception, when: str, who: str, kept: str, rerun: str | None) -> TrainingInterrupted:
+        """The error that ends a run on a device or group failure: what failed, where, what is kept, how to go on."""
+        what = f"{exc} ({when}; this rank: {who})" if isinstance(exc, CollectiveError) else f"{who} failed {when}: {exc}"
+        return TrainingInterrupted(f"{what}. Kept {kept}" + (f"; rerun with: {rerun}" if rerun else ""))
 
     def _kept(self, ckpt_path, history, first_epoch) -> str:
         if not self.group.is_main:
