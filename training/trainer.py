@@ -28,6 +28,7 @@ from hil import wire
 from hil.errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError
 
 from . import checkpoint, data, losses
+from .averaging import WeightAverage
 from .config import TrainerConfig
 from .distributed import CollectiveError, Group, device_for_rank, digest
 from .hardware import DeviceNetwork, NeuronModel
@@ -148,7 +149,7 @@ class Trainer:
         x = self.encoding(ds.x[index]).to(self.dtype)
         return x, torch.as_tensor(ds.y[index], dtype=torch.int64)
 
-    def _train_epoch(self, net: DeviceNetwork, opt, epoch: int, limits: dict | None = None) -> dict:
+    def _train_epoch(self, net: DeviceNetwork, opt, average: WeightAverage, epoch: int, limits: dict | None = None) -> dict:
         c, g = self.config, self.group
         order = torch.randperm(len(self.train_set.y), generator=torch.Generator().manual_seed(c.seed * 100_003 + epoch))
         batches = order.split(self.global_batch)
@@ -176,6 +177,7 @@ class Trainer:
                 if g.world > 1:
                     bump_out, bump_y = self._gather_outputs(net, out, y, len(index))
                 net.bump_silent(bump_out, bump_y, c.bump * opt.param_groups[0]["lr"] / c.lr)
+                average.update()
                 health = net.last_measurement.health
                 totals["bytes"] += bytes_read(net.last_measurement)
                 totals["dropped"] += health.events_dropped_input + health.spikes_dropped_output
@@ -265,6 +267,7 @@ class Trainer:
             generator = torch.Generator().manual_seed(c.seed)
             net = self._build(device, result, generator)
             opt, sched = self._optimizer(net.parameters())
+            average = WeightAverage(net.parameters(), c.ema_decay)
             limits = None
             if g.world > 1:
                 g.broadcast_(net.parameters())  # identical from the seed already; rank 0's to be safe
@@ -281,6 +284,7 @@ class Trainer:
                 net.load_state_dict(state["weights"])
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
+                average.load_state_dict(state["weight_average"])
                 generator.set_state(state["rng"])
                 history = json.loads(state["metrics"])
                 first_epoch = int(state["epoch"])
@@ -293,9 +297,10 @@ class Trainer:
                 t0 = time.perf_counter()
                 last = epoch + 1 == c.epochs
                 try:
-                    metrics = self._train_epoch(net, opt, epoch, limits)
+                    metrics = self._train_epoch(net, opt, average, epoch, limits)
                     t1, device1 = time.perf_counter(), device.seconds
-                    evaluation = self.evaluate(net, gather=last)
+                    with average.applied():
+                        evaluation = self.evaluate(net, gather=last)
                     metrics["eval_s"], metrics["eval_device_s"] = time.perf_counter() - t1, device.seconds - device1
                     if g.world > 1:
                         metrics["ranks_in_sync"] = g.in_sync(net.parameters())
@@ -316,7 +321,7 @@ class Trainer:
                         fh.write(json.dumps(metrics) + "\n")
                     checkpoint.save_atomic({
                         "epoch": epoch + 1, "weights": net.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "rng": generator.get_state(), "calibration_id": result.id,
+                        "scheduler": sched.state_dict(), "weight_average": average.state_dict(), "rng": generator.get_state(), "calibration_id": result.id,
                         "calibration_ids": [r["calibration_id"] for r in ranks],
                         "metrics": json.dumps(history), "config": json.dumps(c.to_dict()),
                     }, ckpt_path)
@@ -325,7 +330,8 @@ class Trainer:
                     print(f"epoch {epoch + 1}/{c.epochs}: loss {metrics['train_loss']:.4f} train {metrics['train_accuracy']:.3f} "
                           f"test {metrics['test_accuracy']:.3f} grad-cos {metrics['grad_cosine'] if metrics['grad_cosine'] is None else round(metrics['grad_cosine'], 3)}", flush=True)
             try:
-                final = final or self.evaluate(net)  # resumed after the last epoch: evaluate once more
+                with average.applied():
+                    final = final or self.evaluate(net)  # resumed after the last epoch: evaluate once more
                 digests = g.gather_objects(digest(net.parameters())) if g.world > 1 else None
             except (DeviceTimeout, DeviceError, ProtocolError, CollectiveError) as exc:
                 raise self._interrupted(exc, "in the final evaluation", who, self._kept(ckpt_path, history, first_epoch), None) from exc
@@ -335,7 +341,8 @@ class Trainer:
             if g.is_main:
                 from .plots import write_plots
 
-                report["plots"] = write_plots(self.out, net, history, final["output_times"], self.test_set, self._inputs)
+                with average.applied():  # the weights the test accuracy is for
+                    report["plots"] = write_plots(self.out, net, history, final["output_times"], self.test_set, self._inputs)
                 checkpoint.write_text_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
             return report
 

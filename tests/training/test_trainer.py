@@ -48,12 +48,17 @@ def test_device_gradient_agrees_with_the_ideal_model_without_noise(tmp_path):
 
 
 def test_resume_after_a_finished_epoch_matches_an_uninterrupted_run(tmp_path):
-    Trainer(small(), tmp_path / "a", progress=False).run()
-    Trainer(small(epochs=1), tmp_path / "b", progress=False).run()
-    Trainer(small(), tmp_path / "b", progress=False).run(resume=True)
+    whole = Trainer(small(ema_decay=0.9), tmp_path / "a", progress=False).run()
+    Trainer(small(epochs=1, ema_decay=0.9), tmp_path / "b", progress=False).run()
+    resumed = Trainer(small(ema_decay=0.9), tmp_path / "b", progress=False).run(resume=True)
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    avg_a, avg_b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True)["weight_average"] for d in "ab")
+    assert avg_a["steps"] == avg_b["steps"] == 10
+    for x, y in zip(avg_a["sums"], avg_b["sums"]):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert resumed["test_accuracy"] == whole["test_accuracy"]  # evaluated with the same averaged weights
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
 
