@@ -288,14 +288,23 @@ class Placement:
         }
 
 
-def place(network: Network) -> Placement:
-    """Map ``network`` onto one chip; ``ResourceError`` says which resource ran out and by how much."""
+def place(network: Network, exclude=()) -> Placement:
+    """Map ``network`` onto one chip; ``ResourceError`` says which resource ran out and by how much.
+
+    Populations take the lowest free neuron circuits in order; ``exclude`` lists circuits
+    not to use (for example those that failed calibration).
+    """
+    excluded = np.asarray(sorted(set(np.asarray(exclude, dtype=np.int64).ravel().tolist())), dtype=np.int64)
+    if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
+        raise ConfigError(f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}")
+    free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)
     need = sum(p.size for p in network.populations)
-    if need > chip.N_NEURONS:
-        raise ResourceError(f"network needs {need} neuron circuits, the chip has {chip.N_NEURONS} (short by {need - chip.N_NEURONS})")
+    if need > free.size:
+        usable = f"{free.size} usable ({excluded.size} excluded)" if excluded.size else str(free.size)
+        raise ResourceError(f"network needs {need} neuron circuits, the chip has {usable} (short by {need - free.size})")
     neurons, start = {}, 0
     for pop in network.populations:
-        neurons[pop.name] = np.arange(start, start + pop.size)
+        neurons[pop.name] = free[start : start + pop.size]
         start += pop.size
 
     targets = {p.name: set() for p in network.inputs + network.populations}

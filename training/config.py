@@ -75,7 +75,7 @@ class TrainerConfig:
     gamma: float = attrs.field(default=0.88, validator=_unit)  # per epoch ("exponential") or per step_size epochs ("step")
     drive_floor: float = attrs.field(default=1e-2, validator=_pos_real)  # replay: least drive at a measured spike, see training.lif.replay_spike_times
     bump: float = attrs.field(default=2e-2, validator=_nonneg_real)  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
-    ema_decay: float = attrs.field(default=0.0, validator=_check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"))  # evaluate a moving average of the weights (0: off), see training.averaging
+    ema_decay: float = attrs.field(default=0.995, validator=_check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"))  # evaluate a moving average of the weights (0: off), see training.averaging
     epochs: int = attrs.field(default=20, validator=_pos_int)
     batch_size: int = attrs.field(default=32, validator=_pos_int)
     batch_scope: str = attrs.field(default="global", validator=_one_of("global", "per_rank"))  # batch_size per step of the group, or per rank (chip)

@@ -12,6 +12,7 @@ import attrs
 import torch
 
 from training import bumping
+from training.averaging import WeightAverage
 from training.data import SpikeEncoding, YinYang
 from training.lif import LIFParameters, spike_times
 from training.losses import first_spike_cross_entropy, predict
@@ -37,6 +38,7 @@ class TrainConfig:
     w_hidden: tuple[float, float] = (1.5, 1.5)  # mean, std
     w_out: tuple[float, float] = (0.1, 0.1)
     bump: float = 2e-2  # weight bump for silent neurons, see bump_silent()
+    ema_decay: float = 0.995  # evaluate a moving average of the weights (0: off), see training.averaging
     dtype: torch.dtype = torch.float32
 
 
@@ -80,6 +82,7 @@ def train(config: TrainConfig, *, log=print) -> list[dict]:
     net = Network(config, generator)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, config.lr_decay)
+    average = WeightAverage(net.parameters(), config.ema_decay)
     inputs = encode(train_set.x.to(config.dtype))
     history = []
     for epoch in range(1, config.epochs + 1):
@@ -92,15 +95,17 @@ def train(config: TrainConfig, *, log=print) -> list[dict]:
             loss.backward()
             optimiser.step()
             bump_silent(net, hidden, out, train_set.y[batch])
+            average.update()
             total += float(loss.detach()) * len(batch)
         schedule.step()
-        record = {
-            "epoch": epoch,
-            "loss": total / len(train_set),
-            "train_accuracy": accuracy(net, encode, train_set),
-            "test_accuracy": accuracy(net, encode, test_set),
-            "seconds": time.perf_counter() - start,
-        }
+        with average.applied():
+            record = {
+                "epoch": epoch,
+                "loss": total / len(train_set),
+                "train_accuracy": accuracy(net, encode, train_set),
+                "test_accuracy": accuracy(net, encode, test_set),
+                "seconds": time.perf_counter() - start,
+            }
         history.append(record)
         log(f"epoch {epoch:3d} loss {record['loss']:.4f} train {record['train_accuracy']:.4f} test {record['test_accuracy']:.4f} ({record['seconds']:.1f} s)")
     return history

@@ -126,8 +126,16 @@ class Trainer:
             return result
         return calibration.calibrate(device, calibration.CalibrationTarget(), progress=self.progress, cache=True)
 
+    def _place_on_calibrated(self, result) -> None:
+        """Move the placement off neuron circuits that failed calibration (their model parameters are unknown)."""
+        failed = np.flatnonzero(~result.success_mask)
+        if np.intersect1d(failed, self.placement.used_neurons()).size:
+            self.placement = hil.place(self.network, exclude=failed)  # ResourceError if too few calibrated circuits remain
+            log.warning("placement avoids neurons that failed calibration", neurons=failed.tolist(), calibration=result.id)
+
     def _build(self, device, result, generator) -> DeviceNetwork:
         c = self.config
+        self._place_on_calibrated(result)
         init = {"hidden0": (c.init_hidden_mean, c.init_hidden_std), "output": (c.init_output_mean, c.init_output_std)}
         return DeviceNetwork(device, self.placement, NeuronModel.from_calibration(result), result.apply(hil.ChipConfig()),
                              duration_s=c.duration_s, max_spikes=1, init=init, generator=generator, dtype=self.dtype,

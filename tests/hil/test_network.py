@@ -33,6 +33,18 @@ def test_600_neurons_do_not_fit():
         place(Network.feedforward(5, [595], 5))
 
 
+def test_excluded_neurons_are_skipped_and_counted():
+    net = Network.feedforward(5, [120], 3, duplication=5)
+    p = place(net, exclude=[3, 97, 500])
+    used = p.used_neurons()
+    assert used.size == 123 and not set(used.tolist()) & {3, 97, 500} and used.max() == 124
+    assert np.array_equal(p.neurons["output"], [122, 123, 124])
+    with pytest.raises(ResourceError, match="the chip has 508 usable \\(4 excluded\\) \\(short by 1\\)"):
+        place(Network.feedforward(5, [506], 3), exclude=[0, 1, 2, 3])
+    with pytest.raises(ConfigError, match="exclude = \\[512\\]"):
+        place(net, exclude=[512])
+
+
 def test_fan_in_beyond_drivers_is_a_resource_error():
     net = Network([InputPopulation("x", 100, duplication=2)], [LIFPopulation("y", 4)], [Projection("x", "y")])
     with pytest.raises(ResourceError, match="fan-in of 200 sources.*short by 72"):

@@ -93,6 +93,22 @@ def test_network_that_does_not_fit_fails_before_any_device_run(mocker, tmp_path)
     assert opened.call_count == 0
 
 
+def test_neurons_that_failed_calibration_are_not_used(tmp_path):
+    import calibration
+    from drivers.mock import MockChip
+
+    result = calibration.calibrate(MockChip(seed=5, noise=False), progress=False, cache=True)
+    for name in ("tau_mem", "v_threshold"):  # neuron 3 (a hidden neuron by default) failed
+        result.success[name][3] = False
+        result.measured[name][3] = np.nan
+    result.save(tmp_path / "cal.json")
+    trainer = Trainer(small(epochs=1, calibration=str(tmp_path / "cal.json")), tmp_path / "run", progress=False)
+    assert 3 in trainer.placement.used_neurons()
+    report = trainer.run()
+    assert 3 not in trainer.placement.used_neurons() and trainer.placement.used_neurons().size == 43
+    assert 0 <= report["test_accuracy"] <= 1
+
+
 def test_calibration_of_another_chip_is_refused(tmp_path):
     import calibration
     from drivers.mock import MockChip
