@@ -23,7 +23,7 @@ import tempfile
 from bench import case
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OVERHEAD_S = float(os.environ.get("BENCH_DIST_OVERHEAD_S", "0.2"))  # per-run overhead of a paced chip (docs/scaling.md)
+OVERHEAD_S = float(os.environ.get("BENCH_DIST_OVERHEAD_S", "0.5"))  # per-run overhead of a paced chip (docs/scaling.md)
 SAMPLES, BATCH = 1280, 64  # 5 steps per epoch at 4 ranks in the weak schedule
 
 
