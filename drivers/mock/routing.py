@@ -50,15 +50,17 @@ class Routing:
         matched = np.zeros(labels.size, bool)
         for out in range(chip.N_HEMISPHERES * chip.PADI_BUSES):
             h, bus = divmod(out, chip.PADI_BUSES)
-            driver = row_select.astype(np.int64) * chip.PADI_BUSES + bus
+            ev = np.flatnonzero(passes[:, out])  # events on this bus
+            driver = row_select[ev].astype(np.int64) * chip.PADI_BUSES + bus
+            columns = slice(h * _H, (h + 1) * _H)
             for row in (2 * driver, 2 * driver + 1):
                 mode = self._modes[h, row]
-                hit = (self._labels[h, row] == syn_label[:, None]) & (passes[:, out] & (mode != chip.ROW_MODE_DISABLED))[:, None]
-                matched |= hit.any(axis=1)
+                hit = (self._labels[h, row] == syn_label[ev, None]) & (mode != chip.ROW_MODE_DISABLED)[:, None]
+                matched[ev] |= hit.any(axis=1)
                 weight = np.where(hit, self._weights[h, row], np.float32(0))
                 excitatory = (mode == chip.ROW_MODE_EXCITATORY)[:, None]
-                exc[:, h * _H : (h + 1) * _H] += np.where(excitatory, weight, np.float32(0))
-                inh[:, h * _H : (h + 1) * _H] += np.where(excitatory, np.float32(0), weight)
+                exc[ev, columns] += np.where(excitatory, weight, np.float32(0))
+                inh[ev, columns] += np.where(excitatory, np.float32(0), weight)
         return exc, inh, passes.any(axis=1), matched
 
     def host_weights(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
