@@ -207,7 +207,7 @@ def _optional_text(w: Writer, value) -> None:
 
 
 def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
-    """Spikes column-wise: per-trial counts, then labels, then trial-relative ticks in 2 bytes
+    """Spikes column-wise: per-trial counts, then neuron numbers, then trial-relative ticks in 2 bytes
     when every tick fits (trials up to 524 us), else 4 (4 or 6 bytes per spike instead of 14)."""
     trial, tick = spikes["trial"], spikes["tick"]
     if spikes.size and (np.any(trial[1:] < trial[:-1]) or int(trial[-1]) >= n_trials):
@@ -228,7 +228,7 @@ def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
     if int(counts.sum(dtype=np.uint64)) != n:
         raise ProtocolError(f"run reply: per-trial spike counts add up to {int(counts.sum(dtype=np.uint64))}, n_spikes is {n}")
     spikes = np.empty(n, SPIKE_DTYPE)
-    spikes["neuron"] = r.array("<u2", n, "spike labels")
+    spikes["neuron"] = r.array("<u2", n, "spike neurons")
     spikes["tick"] = r.array(f"<u{width}", n, "spike ticks")
     spikes["trial"] = np.repeat(np.arange(n_trials, dtype=np.uint32), counts)
     return spikes
