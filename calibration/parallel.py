@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import pathlib
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import attrs
 
@@ -73,8 +73,6 @@ def calibrate_many(urls, target: CalibrationTarget | None = None, out_dir=".", *
     with ProcessPoolExecutor(max_workers=workers or len(urls), mp_context=ctx) as pool:
         futures = {pool.submit(calibrate_url, url, target, out, neurons=neurons, cache=cache): i for i, url in enumerate(urls)}
         outcomes: list = [None] * len(urls)
-        from concurrent.futures import as_completed
-
         for fut in as_completed(futures):
             i = futures[fut]
             try:

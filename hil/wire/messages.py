@@ -216,7 +216,7 @@ def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
     if top > chip.TIMER_MAX_TICKS:
         raise ProtocolError(f"run reply: spike tick {top}; allowed <= {chip.TIMER_MAX_TICKS} (32-bit timer)")
     width = 2 if top <= 0xFFFF else 4
-    counts = np.bincount(trial, minlength=n_trials) if spikes.size else np.zeros(n_trials, np.uint32)
+    counts = np.bincount(trial, minlength=n_trials)
     w.put("QB", spikes.size, width).array(counts, "<u4").array(spikes["neuron"], "<u2").array(tick, f"<u{width}")
 
 
