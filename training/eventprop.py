@@ -23,9 +23,11 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numba
+import numpy as np
 import torch
 
-from training.lif_forward import Dynamics, Events, make_events, psp_shape, simulate
+from training.lif_forward import Dynamics, Events, as_float64, current_response, make_events, neuron_constants, over_batch, simulate
 
 
 class SpikeState(NamedTuple):
@@ -46,7 +48,7 @@ class SpikeState(NamedTuple):
 def _current_at(t: torch.Tensor, events: Events, dyn: Dynamics) -> torch.Tensor:
     """Synaptic current I(t-) for t (batch, n_out, M) from events before t."""
     ev_t = events.times[:, None, None, :]  # (batch, 1, 1, E)
-    w = events.weights.transpose(1, 2).unsqueeze(2)  # (batch, n_out, 1, E)
+    w = events.weights[events.source].transpose(1, 2).unsqueeze(2)  # (batch, n_out, 1, E)
     lag = t.unsqueeze(-1) - ev_t
     kernel = torch.exp(lag.clamp(min=0) * -dyn.rate_syn[:, None, None])
     return torch.where(lag > 0, w * kernel, torch.zeros_like(kernel)).sum(-1)
@@ -69,52 +71,83 @@ def spike_state(events: Events, times: torch.Tensor, dyn: Dynamics, currents: to
     return SpikeState(valid, t, restart, currents - dyn.theta[:, None], drive_restart)
 
 
-def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tensor, dyn: Dynamics):
-    """Gradients by the event weights and event times, (batch, E, n_out) and (batch, E).
+@numba.njit(cache=True, nogil=True)
+def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, drive_restart, grad_times, tau_mem, tau_syn,
+                    grad_weights, grad_t):
+    """Add dL/dw to grad_weights (n_in, n_out) and dL/dt_k to grad_t (batch, E).
 
-    ``grad_times`` (batch, n_out, M) is dL/dT for every output spike.
+    Events ``ev_times`` and ``source`` (batch, E) through ``weights`` (n_in, n_out); spike
+    state and ``grad_times`` (batch, n_out, M) as in :class:`SpikeState`; parameters (n_out,).
     """
-    n_spikes = grad_times.shape[-1]
-    coeff = torch.zeros_like(grad_times)
-    carry = torch.zeros_like(grad_times[..., 0])
-    for m in reversed(range(n_spikes)):
-        total = torch.where(state.valid[..., m], grad_times[..., m] + carry, torch.zeros_like(carry))
-        safe = torch.where(state.valid[..., m], state.drive[..., m], torch.ones_like(carry))
-        coeff[..., m] = total / safe
-        lag = state.times[..., m] - state.restart[..., m]
-        carry = coeff[..., m] * state.drive_restart[..., m] * torch.exp(lag * -dyn.rate_mem)
-    ev_t = events.times[:, None, None, :]  # (batch, 1, 1, E)
-    t_spike = state.times.unsqueeze(-1)  # (batch, n_out, M, 1)
-    restart = state.restart.unsqueeze(-1)
-    lower = torch.maximum(restart, ev_t)
-    length = (t_spike - lower).clamp(min=0)
-    view = lambda x: x[:, None, None]  # noqa: E731  (n_out,) -> (n_out, 1, 1)
-    dyn4 = dyn._replace(rate_long=view(dyn.rate_long), rate_gap=view(dyn.rate_gap))
-    integral = length * psp_shape(length, dyn4) * torch.exp((lower - ev_t) * -view(dyn.rate_syn))
-    c = coeff.unsqueeze(-1)
-    grad_w = -(c * integral).sum(2)  # -tau_syn lambda_I, (batch, n_out, E)
-    in_window = (ev_t > restart) & (ev_t < t_spike)
-    lam_v = torch.where(in_window, c * torch.exp((t_spike - ev_t).clamp(min=0) * -view(dyn.rate_mem)), torch.zeros_like(integral)).sum(2)
-    lam_i = -grad_w * dyn.rate_syn[:, None]
-    grad_t = (events.weights.transpose(1, 2) * (lam_v - lam_i)).sum(1)
-    return grad_w.transpose(1, 2), grad_t
+    batch, n_events = ev_times.shape
+    n_out, n_spikes = times.shape[1], times.shape[2]
+    coeff = np.zeros(n_spikes)
+    for b in range(batch):
+        for j in range(n_out):
+            rate_mem, rate_syn, rate_gap, syn_longer, gain, _ = neuron_constants(tau_mem[j], tau_syn[j])
+            carry = 0.0
+            for m in range(n_spikes - 1, -1, -1):  # c_m from G_m, latest spike first
+                coeff[m] = (grad_times[b, j, m] + carry) / drive[b, j, m] if valid[b, j, m] else 0.0
+                carry = coeff[m] * drive_restart[b, j, m] * math.exp(-(times[b, j, m] - restart[b, j, m]) * rate_mem)
+            for k in range(n_events):
+                t_k = ev_times[b, k]
+                g_w, lam_v = 0.0, 0.0
+                for m in range(n_spikes):
+                    if coeff[m] == 0.0 or t_k >= times[b, j, m]:
+                        continue
+                    lower = max(restart[b, j, m], t_k)
+                    length = times[b, j, m] - lower
+                    decay_mem, decay_syn = math.exp(-length * rate_mem), math.exp(-length * rate_syn)
+                    integral = tau_mem[j] * current_response(length, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain)
+                    if lower > t_k:  # event before the restart: lambda_I launched at r_m, decayed back to t_k
+                        integral *= math.exp(-(lower - t_k) * rate_syn)
+                    else:
+                        lam_v += coeff[m] * decay_mem
+                    g_w -= coeff[m] * integral
+                if g_w != 0.0 or lam_v != 0.0:
+                    grad_weights[source[b, k], j] += g_w  # -tau_syn lambda_I
+                    grad_t[b, k] += weights[source[b, k], j] * (lam_v + g_w * rate_syn)  # w (lambda_V - lambda_I)
 
 
-def _input_gradients(ctx, events: Events, grad_w_ev: torch.Tensor, grad_t_ev: torch.Tensor):
-    """Scatter per-event gradients back to (input_times, weights)."""
-    input_shape, n_in = ctx.input_shape, ctx.n_in
-    grad_inputs = grad_weights = None
+def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tensor, dyn: Dynamics):
+    """Gradients by the weights and by the event times, (n_in, n_out) and (batch, E).
+
+    ``grad_times`` (batch, n_out, M) is dL/dT for every output spike. A numba kernel in
+    float64 over (trial, neuron) pairs runs a reverse loop over the spikes for c_m, then one
+    pass over the events. Each batch slice sums its weight gradient separately; the slices
+    are added in order. Results are cast to the dtype of the weights.
+    """
+    batch, n_events = events.times.shape
+    n_in, n_out = events.weights.shape
+    ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
+    valid = np.ascontiguousarray(state.valid.numpy())
+    spikes = [as_float64(x) for x in (state.times, state.restart, state.drive, state.drive_restart, grad_times)]
+    params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn)]
+    grad_t = np.zeros((batch, n_events))
+    partial = {}
+
+    def run(lo, hi):
+        partial[lo] = np.zeros((n_in, n_out))
+        _adjoint_kernel(ev_times[lo:hi], source[lo:hi], weights, valid[lo:hi], *(x[lo:hi] for x in spikes), *params, partial[lo], grad_t[lo:hi])
+
+    over_batch(run, batch)
+    grad_weights = sum(partial[lo] for lo in sorted(partial))
+    dtype = events.weights.dtype
+    return torch.from_numpy(grad_weights).to(dtype), torch.from_numpy(grad_t).to(dtype)
+
+
+def _input_gradients(ctx, events: Events, grad_weights: torch.Tensor, grad_t_ev: torch.Tensor):
+    """Scatter per-event time gradients back to the input_times layout."""
+    grad_inputs = None
     if ctx.needs_input_grad[0]:
+        input_shape = ctx.input_shape
         flat = grad_t_ev.new_zeros(input_shape[0], math.prod(input_shape[1:]))
         grad_inputs = flat.scatter_(1, events.order, grad_t_ev).reshape(input_shape)
-    if ctx.needs_input_grad[1]:
-        n_out = grad_w_ev.shape[-1]
-        grad_weights = grad_w_ev.new_zeros(n_in, n_out).index_add_(0, events.source.reshape(-1), grad_w_ev.reshape(-1, n_out))
-    return grad_inputs, grad_weights
+    return grad_inputs, grad_weights if ctx.needs_input_grad[1] else None
 
 
 def _save(ctx, input_times, weights, events: Events, dyn: Dynamics, *extra):
-    ctx.input_shape, ctx.n_in, ctx.dyn = input_times.shape, weights.shape[0], dyn
+    ctx.input_shape, ctx.dyn = input_times.shape, dyn
     ctx.save_for_backward(events.times, events.order, events.source, events.weights, *extra)
 
 

@@ -91,11 +91,7 @@ class LIFParameters:
             theta=cast(values["v_th"] - values["v_leak"]),
             u_reset=cast(values["v_reset"] - values["v_leak"]),
             t_refrac=cast(values["t_refrac"]),
-            rate_mem=cast(1 / tau_mem),
             rate_syn=cast(1 / tau_syn),
-            rate_long=cast(1 / torch.maximum(tau_mem, tau_syn)),
-            rate_gap=cast((1 / tau_mem - 1 / tau_syn).abs()),
-            peak_eps=cast(tau_syn / tau_mem - 1),
             closed_form=closed_form,
         )
 

@@ -8,16 +8,28 @@ voltage relative to the leak. Between two input events the state follows
     u(s) = u0 exp(-s/tau_mem) + i0 (s/tau_mem) K(s),    i(s) = i0 exp(-s/tau_syn),
     K(s) = (exp(-s/tau_syn) - exp(-s/tau_mem)) / (s (1/tau_mem - 1/tau_syn)),
 
-with ``K`` evaluated through ``expm1`` so that it is exact for every ratio, including
-``tau_mem == tau_syn`` (``K = exp(-s/tau)``).
+with ``(s/tau_mem) K`` evaluated as a difference of exponentials when the time constants
+differ by more than 0.1 % and through ``expm1`` otherwise, so that it is accurate for every
+ratio, including ``tau_mem == tau_syn`` (``K = exp(-s/tau)``).
+
+The simulation is a numba kernel that walks, per trial and neuron, once through the sorted
+input events, testing each free-evolution segment for a threshold crossing and solving for
+it (closed form for tau ratio 2 or 1/2, safeguarded Newton otherwise). It computes in
+float64 whatever the working dtype and casts the results back; batch slices run on
+torch.get_num_threads() threads.
 """
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
+import numpy as np
 import torch
 
 _NEWTON_MAX_ITER = 100
+_CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}
 
 
 class Dynamics(NamedTuple):
@@ -28,11 +40,7 @@ class Dynamics(NamedTuple):
     theta: torch.Tensor  # v_th - v_leak
     u_reset: torch.Tensor  # v_reset - v_leak
     t_refrac: torch.Tensor
-    rate_mem: torch.Tensor  # 1/tau_mem
     rate_syn: torch.Tensor  # 1/tau_syn
-    rate_long: torch.Tensor  # 1/max(tau_mem, tau_syn)
-    rate_gap: torch.Tensor  # |1/tau_mem - 1/tau_syn|
-    peak_eps: torch.Tensor  # tau_syn/tau_mem - 1
     closed_form: str  # "mem2" (tau_mem = 2 tau_syn), "syn2" (tau_syn = 2 tau_mem) or ""
 
 
@@ -41,29 +49,14 @@ class Events(NamedTuple):
 
     ``times`` (batch, E) clamped to t_max; ``order`` (batch, E) index into the flattened
     (n_in * k) input spikes; ``source`` (batch, E) presynaptic neuron; ``weights``
-    (batch, E, n_out) the weight each event adds to the synaptic current.
+    (n_in, n_out) the layer's weights (detached): event e of trial b adds
+    ``weights[source[b, e]]`` to the synaptic currents.
     """
 
     times: torch.Tensor
     order: torch.Tensor
     source: torch.Tensor
     weights: torch.Tensor
-
-
-def phi(z: torch.Tensor) -> torch.Tensor:
-    """expm1(z) / z for z <= 0; z is clamped to <= -1e-30, which changes phi by < 1e-30."""
-    z = z.clamp(max=-1e-30)
-    return torch.expm1(z) / z
-
-
-def psp_shape(s: torch.Tensor, dyn: Dynamics) -> torch.Tensor:
-    """K(s) of the module docstring; s >= 0 broadcast against (n_out,)."""
-    return torch.exp(s * -dyn.rate_long) * phi(s * -dyn.rate_gap)
-
-
-def membrane(u0: torch.Tensor, i0: torch.Tensor, s: torch.Tensor, dyn: Dynamics) -> torch.Tensor:
-    """u(s) after a free evolution of length s from (u0, i0)."""
-    return u0 * torch.exp(s * -dyn.rate_mem) + i0 * (s * dyn.rate_mem) * psp_shape(s, dyn)
 
 
 def make_events(input_times: torch.Tensor, weights: torch.Tensor, t_max: float) -> Events:
@@ -76,163 +69,213 @@ def make_events(input_times: torch.Tensor, weights: torch.Tensor, t_max: float) 
     n_events = int((times < t_max).sum(dim=1).max()) if times.numel() else 0
     times, order = times[:, :n_events].clamp(max=t_max), order[:, :n_events]
     source = torch.div(order, k, rounding_mode="floor")
-    return Events(times, order, source, weights.detach()[source])
+    return Events(times, order, source, weights.detach())
 
 
-def currents_after_events(events: Events, dyn: Dynamics) -> torch.Tensor:
-    """Synaptic current just after each event, (batch, E, n_out)."""
-    out = torch.empty_like(events.weights)
-    if events.times.shape[1] == 0:
-        return out
-    out[:, 0] = events.weights[:, 0]
-    gaps = torch.exp((events.times[:, 1:] - events.times[:, :-1]).unsqueeze(-1) * -dyn.rate_syn)
-    for e in range(1, out.shape[1]):
-        out[:, e] = out[:, e - 1] * gaps[:, e - 1] + events.weights[:, e]
-    return out
+# --- numba building blocks (float64 scalars), shared with the adjoint in training.eventprop ------
+@numba.njit(cache=True, inline="always")
+def neuron_constants(tau_mem, tau_syn):
+    """(rate_mem, rate_syn, rate_gap, syn_longer, gain, peak_eps) of one neuron.
+
+    ``gain`` = tau_syn / (tau_syn - tau_mem) when the time constants differ by more than
+    0.1 %, else 0 (see :func:`current_response`); ``peak_eps`` = tau_syn/tau_mem - 1.
+    """
+    rate_mem, rate_syn = 1.0 / tau_mem, 1.0 / tau_syn
+    gap = tau_syn - tau_mem
+    gain = tau_syn / gap if abs(gap) > 1e-3 * max(tau_syn, tau_mem) else 0.0
+    return rate_mem, rate_syn, abs(rate_mem - rate_syn), tau_syn >= tau_mem, gain, tau_syn / tau_mem - 1.0
 
 
-def _peak_time(u0: torch.Tensor, i0: torch.Tensor, dyn: Dynamics) -> torch.Tensor:
+@numba.njit(cache=True, inline="always")
+def current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain):
+    """(s/tau_mem) K(s): u at time s >= 0 of a neuron started at u = 0 with unit current.
+
+    decay_mem = exp(-s/tau_mem), decay_syn = exp(-s/tau_syn). With ``gain`` != 0 the
+    difference form gain (decay_syn - decay_mem) (absolute error <= |gain| eps <= 1000 eps);
+    otherwise exp(-s/tau_long) expm1(-s g)/(-s g), exact for every ratio including 1.
+    """
+    if gain != 0.0:
+        return gain * (decay_syn - decay_mem)
+    z = min(-s * rate_gap, -1e-30)
+    return (s * rate_mem) * (decay_syn if syn_longer else decay_mem) * (math.expm1(z) / z)
+
+
+def over_batch(run, batch: int) -> None:
+    """Call run(lo, hi) on torch.get_num_threads() contiguous slices of range(batch) at once.
+
+    For numba kernels compiled with nogil=True that write disjoint batch rows.
+    """
+    bounds = np.linspace(0, batch, max(min(torch.get_num_threads(), batch), 1) + 1).astype(int)
+    if len(bounds) <= 2:
+        run(0, batch)
+        return
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(run, bounds[:-1], bounds[1:]))
+
+
+def as_float64(x: torch.Tensor) -> np.ndarray:
+    """A contiguous float64 numpy copy (or view) of a tensor, for the kernels."""
+    return np.ascontiguousarray(x.detach().to(torch.float64).numpy())
+
+
+# --- the forward kernel --------------------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def _evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain):
+    """(u, i) after a free evolution of length s >= 0 from (u0, i0)."""
+    decay_mem = math.exp(-s * rate_mem)
+    decay_syn = math.exp(-s * rate_syn)
+    return (u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
+            i0 * decay_syn)
+
+
+@numba.njit(cache=True, inline="always")
+def _peak_time(u0, i0, tau_syn, peak_eps):
     """Time of the maximum of u after (u0, i0) for i0 > max(u0, 0); inf if u rises forever.
 
     Solves i(s) = u(s): s* = tau_syn log1p(eps q) / eps with eps = tau_syn/tau_mem - 1 and
     q = 1 - u0/i0, written as tau_syn q log1p(z)/z, z = eps q, stable for eps -> 0.
     """
-    q = 1 - u0 / i0
-    z = dyn.peak_eps * q
-    rises_forever = z <= -1
-    z = torch.where((z == 0) | rises_forever, torch.full_like(z, 1e-30), z)
-    s_peak = dyn.tau_syn * q * (torch.log1p(z) / z)
-    return torch.where(rises_forever, torch.full_like(z, float("inf")), s_peak)
+    q = 1.0 - u0 / i0
+    z = peak_eps * q
+    if z <= -1.0:
+        return math.inf
+    if z == 0.0:
+        return tau_syn * q
+    return tau_syn * q * (math.log1p(z) / z)
 
 
-def _segments(events: Events, i_plus: torch.Tensor, t_r: torch.Tensor, u_r: torch.Tensor, dyn: Dynamics, t_max: float):
-    """Start state of every free-evolution segment after the restart time t_r.
-
-    Segment e runs from max(t_e, t_r) to min(t_{e+1}, t_max). Returns (start, length, u0, i0,
-    u_end), each (batch, E, n_out); u_end is u at the end of the segment.
-    """
-    times = events.times.unsqueeze(-1)  # (batch, E, 1)
-    ends = torch.cat([times[:, 1:], torch.full_like(times[:, :1], t_max)], dim=1)
-    restart = t_r.unsqueeze(1) >= times
-    start = torch.maximum(times, t_r.unsqueeze(1))
-    length = (ends - start).clamp(min=0)
-    i0 = i_plus * torch.exp((start - times) * -dyn.rate_syn)
-    decay = torch.exp(length * -dyn.rate_mem)
-    drive = i0 * (length * dyn.rate_mem) * psp_shape(length, dyn)
-    u0 = torch.empty_like(i0)
-    carry = u_r * torch.exp((times[:, 0] - t_r).clamp(min=0) * -dyn.rate_mem)
-    for e in range(i0.shape[1]):
-        u0[:, e] = torch.where(restart[:, e], u_r, carry)
-        carry = u0[:, e] * decay[:, e] + drive[:, e]
-    return start, length, u0, i0, u0 * decay + drive
-
-
-def _first_crossing_segment(start, length, u0, i0, u_end, dyn: Dynamics):
-    """Find, per neuron, the first segment in which u reaches theta.
-
-    u has at most one extremum per segment; a crossing needs i0 > u0 (rising) and i0 > 0,
-    and then exists iff u(min(s*, length)) >= theta, where u is increasing on [0, min(s*, length)].
-    At the peak u(s*) = i(s*), so no membrane evaluation is needed for the test.
-    Returns (found (batch, n_out) bool, and the gathered start, u0, i0, bracket end).
-    """
-    rising = (i0 > u0) & (i0 > 0)
-    s_peak = _peak_time(u0, torch.where(rising, i0, torch.ones_like(i0)), dyn)
-    peak_inside = s_peak < length
-    u_top = torch.where(peak_inside, i0 * torch.exp(torch.minimum(s_peak, length) * -dyn.rate_syn), u_end)
-    crossing = rising & (u_top >= dyn.theta) & (length > 0)
-    n_seg = crossing.shape[1]
-    position = torch.arange(n_seg, dtype=torch.float32).view(1, -1, 1)  # float: fast reduction
-    first = torch.where(crossing, position, float(n_seg)).amin(dim=1, keepdim=True)
-    found = first.squeeze(1) < n_seg
-    index = first.clamp(max=n_seg - 1).long()
-    pick = lambda x: x.gather(1, index).squeeze(1)  # noqa: E731
-    return found, pick(start), pick(u0), pick(i0), torch.minimum(pick(s_peak), pick(length))
-
-
-def _solve_quadratic(u0, i0, hi, dyn: Dynamics) -> torch.Tensor:
-    """Closed-form crossing time for tau_mem = 2 tau_syn or tau_syn = 2 tau_mem.
+@numba.njit(cache=True, inline="always")
+def _solve_quadratic(u0, i0, hi, theta, tau_mem, tau_syn, form):
+    """Closed-form crossing time for tau_mem = 2 tau_syn (form 1) or tau_syn = 2 tau_mem (2).
 
     With y = exp(-s/tau_y) (tau_y the longer constant) u = a y^2 + b y; the crossing is the
-    root of a y^2 + b y - theta in [exp(-hi/tau_y), 1].
+    root of a y^2 + b y - theta in [exp(-hi/tau_y), 1], taken from the cancellation-free pair
+    of root formulas.
     """
-    if dyn.closed_form == "mem2":
-        a, b, tau_y = -i0, u0 + i0, dyn.tau_mem
+    if form == 1:
+        a, b, tau_y = -i0, u0 + i0, tau_mem
     else:
-        a, b, tau_y = u0 - 2 * i0, 2 * i0, dyn.tau_syn
-    root_d = torch.sqrt((b * b + 4 * a * dyn.theta).clamp(min=0))
-    q = -0.5 * (b + torch.where(b >= 0, root_d, -root_d))
-    r1 = -dyn.theta / torch.where(q == 0, torch.ones_like(q), q)
-    r2 = q / torch.where(a == 0, torch.ones_like(a), a)
-    y_lo = torch.exp(-hi / tau_y)
-    slack = 1e-6 * (1 - y_lo)
-    first_ok = (r1 >= y_lo - slack) & (r1 <= 1 + slack) & (q != 0)
-    y = torch.where(first_ok, r1, r2)
-    y = torch.minimum(torch.maximum(y, y_lo), torch.ones_like(y))
-    return -tau_y * torch.log(y)
+        a, b, tau_y = u0 - 2.0 * i0, 2.0 * i0, tau_syn
+    root_d = math.sqrt(max(b * b + 4.0 * a * theta, 0.0))
+    q = -0.5 * (b + root_d) if b >= 0.0 else -0.5 * (b - root_d)
+    y_lo = math.exp(-hi / tau_y)
+    slack = 1e-6 * (1.0 - y_lo)
+    y = q / a if a != 0.0 else 1.0
+    if q != 0.0 and y_lo - slack <= -theta / q <= 1.0 + slack:
+        y = -theta / q
+    return -tau_y * math.log(min(max(y, y_lo), 1.0))
 
 
-def _solve_newton(u0, i0, hi, dyn: Dynamics, tol: float) -> torch.Tensor:
+@numba.njit(cache=True, inline="always")
+def _solve_newton(u0, i0, hi, theta, rate_mem, rate_syn, rate_gap, syn_longer, gain, tol):
     """Newton's method on u(s) = theta, safeguarded by bisection on the bracket [0, hi].
 
-    Stops when every Newton step is below tol (the last step is still applied: quadratic
-    convergence makes the result exact to rounding) or the bracket is narrower than tol.
+    Returns after a Newton step below tol (that step applied: quadratic convergence makes
+    the result exact to rounding) or when the bracket is narrower than tol.
     """
-    lo = torch.zeros_like(hi)
-    u_hi = membrane(u0, i0, hi, dyn)
-    gap = (u_hi - u0).clamp(min=torch.finfo(u0.dtype).tiny)
-    x = hi * ((dyn.theta - u0) / gap).clamp(0, 1)
+    lo = 0.0
+    u_hi, _ = _evolve(u0, i0, hi, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+    x = hi * min(max((theta - u0) / max(u_hi - u0, 1e-300), 0.0), 1.0)
     for _ in range(_NEWTON_MAX_ITER):
-        u = membrane(u0, i0, x, dyn)
-        f = u - dyn.theta
-        slope = (i0 * torch.exp(x * -dyn.rate_syn) - u) * dyn.rate_mem
-        lo = torch.where(f < 0, x, lo)
-        hi = torch.where(f >= 0, x, hi)
-        step = f / slope
-        ok = (slope > 0) & (x - step >= lo) & (x - step <= hi)
-        x = torch.where(ok, x - step, 0.5 * (lo + hi))
-        if bool(((ok & (step.abs() <= tol)) | (hi - lo <= tol)).all()):
-            break
+        u, i = _evolve(u0, i0, x, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+        f = u - theta
+        slope = (i - u) * rate_mem
+        if f < 0.0:
+            lo = x
+        else:
+            hi = x
+        step = f / slope if slope > 0.0 else math.inf
+        if lo <= x - step <= hi:
+            x -= step
+            if abs(step) <= tol:
+                return x
+        else:
+            x = 0.5 * (lo + hi)
+        if hi - lo <= tol:
+            return x
     return x
 
 
-def crossing_time(u0, i0, hi, dyn: Dynamics, tol: float) -> torch.Tensor:
-    """Time s in [0, hi] at which u first reaches theta (u increasing there)."""
-    if dyn.closed_form:
-        return _solve_quadratic(u0, i0, hi, dyn)
-    return _solve_newton(u0, i0, hi, dyn, tol)
+@numba.njit(cache=True, nogil=True)
+def _simulate_kernel(times, source, weights, tau_mem, tau_syn, theta, u_reset, t_refrac, form, t_max, tol,
+                     out_times, out_currents, overflow):
+    """Fill out_times / out_currents (batch, n_out, max_spikes) and overflow (batch, n_out).
+
+    ``times`` (batch, E) sorted event times clamped to t_max from presynaptic ``source``
+    (batch, E) through ``weights`` (n_in, n_out),
+    per-neuron parameters (n_out,), ``form`` 0 (Newton), 1 or 2 (see _solve_quadratic).
+    On entry out_times is inf, out_currents 0 and overflow False.
+
+    Per neuron the state (u, i) is carried from event to event; each segment [t, t_next] is
+    tested for a crossing: it needs i > u (u rising) and i > theta (u stays below i on its
+    rise), and then happens iff u(t_next) >= theta (the root is then the only one in the
+    segment, as u has a single maximum) or the maximum lies inside and reaches theta (there
+    u = i). After a spike u is held at u_reset for t_refrac and the scan goes on.
+    """
+    batch, n_events = times.shape
+    n_out = weights.shape[1]
+    max_spikes = out_times.shape[2]
+    for b in range(batch):
+        for j in range(n_out):
+            rate_mem, rate_syn, rate_gap, syn_longer, gain, peak_eps = neuron_constants(tau_mem[j], tau_syn[j])
+            th = theta[j]
+            u, i, t, t_free, m = 0.0, 0.0, 0.0, 0.0, 0
+            for e in range(n_events + 1):
+                t_next = times[b, e] if e < n_events else t_max
+                while not overflow[b, j]:
+                    if t < t_free:  # refractory: u is held at the reset, the current decays
+                        if t_next <= t_free:
+                            i *= math.exp(-(t_next - t) * rate_syn)
+                            t = t_next
+                            break
+                        i *= math.exp(-(t_free - t) * rate_syn)
+                        t, u = t_free, u_reset[j]
+                    length = t_next - t
+                    u_end, i_end = _evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+                    if length > 0.0 and i > u and i > th:
+                        hi = length
+                        crossing = u_end >= th
+                        if not crossing and i_end < u_end:  # the maximum is inside the segment
+                            hi = min(_peak_time(u, i, tau_syn[j], peak_eps), length)
+                            crossing = i * math.exp(-hi * rate_syn) >= th
+                        if crossing:
+                            if form == 0:
+                                s = _solve_newton(u, i, hi, th, rate_mem, rate_syn, rate_gap, syn_longer, gain, tol)
+                            else:
+                                s = _solve_quadratic(u, i, hi, th, tau_mem[j], tau_syn[j], form)
+                            if t + s < t_max:
+                                if m == max_spikes:
+                                    overflow[b, j] = True
+                                    break
+                                i *= math.exp(-s * rate_syn)
+                                t += s
+                                out_times[b, j, m] = t
+                                out_currents[b, j, m] = i
+                                m += 1
+                                u, t_free = u_reset[j], t + t_refrac[j]
+                                continue
+                    u, i, t = u_end, i_end, t_next
+                    break
+                if overflow[b, j]:
+                    break
+                if e < n_events:
+                    i += weights[source[b, e], j]
 
 
 def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
     """Spike times (batch, n_out, max_spikes), inf for no spike; the synaptic current at each
-    spike (0 where none); and the overflow mask (batch, n_out).
-
-    Loops over the spikes of a neuron (vectorised over batch and neurons); each round scans
-    the input events from the restart time (end of refractoriness) for the next crossing.
-    The extra last round only detects whether a neuron would spike again (overflow).
+    spike (0 where none); and the overflow mask (batch, n_out): the neuron would have
+    spiked again after its max_spikes-th spike. All in the dtype of the event weights.
     """
-    batch, _, n_out = events.weights.shape
+    batch, n_out = events.times.shape[0], events.weights.shape[1]
+    times = np.full((batch, n_out, max_spikes), np.inf)
+    currents = np.zeros_like(times)
+    overflow = np.zeros((batch, n_out), dtype=np.bool_)
+    if events.times.shape[1] > 0:
+        params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
+        form, tol = _CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
+        ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
+        over_batch(lambda lo, hi: _simulate_kernel(ev_times[lo:hi], source[lo:hi], weights, *params, form, float(t_max), tol,
+                                                   times[lo:hi], currents[lo:hi], overflow[lo:hi]), batch)
     dtype = events.weights.dtype
-    times = torch.full((batch, n_out, max_spikes), float("inf"), dtype=dtype)
-    currents = torch.zeros_like(times)
-    overflow = torch.zeros(batch, n_out, dtype=torch.bool)
-    if events.times.shape[1] == 0:
-        return times, currents, overflow
-    tol = 4 * torch.finfo(dtype).eps * t_max
-    i_plus = currents_after_events(events, dyn)
-    t_r = torch.zeros(batch, n_out, dtype=dtype)
-    u_r = torch.zeros(batch, n_out, dtype=dtype)
-    for m in range(max_spikes + 1):
-        found, start, u0, i0, hi = _first_crossing_segment(*_segments(events, i_plus, t_r, u_r, dyn, t_max), dyn)
-        if m == max_spikes or not bool(found.any()):
-            overflow = found if m == max_spikes else overflow
-            break
-        idle = torch.zeros_like(u0)  # neurons without a crossing: a trivial root at s = 0
-        u0, i0, hi = (torch.where(found, x, idle) for x in (u0, i0, hi))
-        s = crossing_time(u0, i0, hi, dyn, tol)
-        t_s = start + s
-        found = found & (t_s < t_max)
-        times[:, :, m] = torch.where(found, t_s, times[:, :, m])
-        currents[:, :, m] = torch.where(found, i0 * torch.exp(s * -dyn.rate_syn), currents[:, :, m])
-        t_r = torch.where(found, t_s + dyn.t_refrac, torch.full_like(t_s, float("inf")))
-        u_r = dyn.u_reset.expand_as(t_r)
-    return times, currents, overflow
+    return torch.from_numpy(times).to(dtype), torch.from_numpy(currents).to(dtype), torch.from_numpy(overflow)

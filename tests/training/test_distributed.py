@@ -27,6 +27,7 @@ from training.distributed import CollectiveError, Group, device_for_rank, digest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = dict(train_size=300, test_size=100, n_hidden=40, epochs=3, batch_size=30)
+LEARNING = dict(SMALL, train_size=600, test_size=300, batch_size=10, epochs=4, lr=2e-3)  # clearly above chance
 
 
 def load_tool(name):
@@ -165,7 +166,7 @@ def test_two_chips_train_like_one_process_with_identical_weights(tmp_path):
 
     servers = _servers([21, 22])
     try:
-        p = _train([u for _, u in servers], tmp_path / "two", SMALL, "--collective-timeout", "120")
+        p = _train([u for _, u in servers], tmp_path / "two", LEARNING, "--collective-timeout", "120")
     finally:
         rig.stop([proc for proc, _ in servers])
     assert p.returncode == 0, p.stderr[-3000:]
@@ -175,17 +176,18 @@ def test_two_chips_train_like_one_process_with_identical_weights(tmp_path):
     assert all(m["ranks_in_sync"] for m in report["metrics"])
     for key in ("device_s", "backward_s", "allreduce_s"):
         assert all(m[key] >= 0 for m in report["metrics"])
-    single = Trainer(TrainerConfig.from_dict({**SMALL, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False).run()
-    assert abs(report["test_accuracy"] - single["test_accuracy"]) <= 0.15, (report["test_accuracy"], single["test_accuracy"])
+    single = Trainer(TrainerConfig.from_dict({**LEARNING, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False).run()
+    accuracies = (report["test_accuracy"], single["test_accuracy"])
+    assert min(accuracies) >= 0.5 and abs(accuracies[0] - accuracies[1]) <= 0.15, accuracies
     # resume of the whole group from rank 0's checkpoint: one more epoch
     servers = _servers([21, 22])
     try:
-        p = _train([u for _, u in servers], tmp_path / "two", {**SMALL, "epochs": 4}, "--resume", "--epochs", "4")
+        p = _train([u for _, u in servers], tmp_path / "two", {**LEARNING, "epochs": 5}, "--resume", "--epochs", "5")
     finally:
         rig.stop([proc for proc, _ in servers])
     assert p.returncode == 0, p.stderr[-3000:]
     lines = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
-    assert [m["epoch"] for m in lines] == [1, 2, 3, 4]
+    assert [m["epoch"] for m in lines] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.slow
