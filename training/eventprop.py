@@ -27,7 +27,8 @@ import numba
 import numpy as np
 import torch
 
-from training.lif_forward import Dynamics, Events, as_float64, current_response, make_events, neuron_constants, over_batch, simulate
+from training.lif_forward import (CLOSED_FORMS, Dynamics, Events, as_float64, current_response, decays, make_events, neuron_constants,
+                                  over_batch, simulate)
 
 
 class SpikeState(NamedTuple):
@@ -72,12 +73,13 @@ def spike_state(events: Events, times: torch.Tensor, dyn: Dynamics, currents: to
 
 
 @numba.njit(cache=True, nogil=True)
-def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, drive_restart, grad_times, tau_mem, tau_syn,
+def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, drive_restart, grad_times, tau_mem, tau_syn, form,
                     grad_weights, grad_t):
     """Add dL/dw to grad_weights (n_in, n_out) and dL/dt_k to grad_t (batch, E).
 
     Events ``ev_times`` and ``source`` (batch, E) through ``weights`` (n_in, n_out); spike
-    state and ``grad_times`` (batch, n_out, M) as in :class:`SpikeState`; parameters (n_out,).
+    state and ``grad_times`` (batch, n_out, M) as in :class:`SpikeState`; parameters (n_out,);
+    ``form`` as in :func:`training.lif_forward.decays`.
     """
     batch, n_events = ev_times.shape
     n_out, n_spikes = times.shape[1], times.shape[2]
@@ -97,7 +99,7 @@ def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, dri
                         continue
                     lower = max(restart[b, j, m], t_k)
                     length = times[b, j, m] - lower
-                    decay_mem, decay_syn = math.exp(-length * rate_mem), math.exp(-length * rate_syn)
+                    decay_mem, decay_syn = decays(length, rate_mem, rate_syn, form)
                     integral = tau_mem[j] * current_response(length, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain)
                     if lower > t_k:  # event before the restart: lambda_I launched at r_m, decayed back to t_k
                         integral *= math.exp(-(lower - t_k) * rate_syn)
@@ -122,7 +124,7 @@ def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tenso
     ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
     valid = np.ascontiguousarray(state.valid.numpy())
     spikes = [as_float64(x) for x in (state.times, state.restart, state.drive, state.drive_restart, grad_times)]
-    params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn)]
+    params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn)] + [CLOSED_FORMS[dyn.closed_form]]
     grad_t = np.zeros((batch, n_events))
     partial = {}
 

@@ -21,6 +21,7 @@ torch.get_num_threads() threads.
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 _NEWTON_MAX_ITER = 100
-_CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}
+CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # Dynamics.closed_form -> the kernels' ``form``
 
 
 class Dynamics(NamedTuple):
@@ -100,17 +101,36 @@ def current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, ga
     return (s * rate_mem) * (decay_syn if syn_longer else decay_mem) * (math.expm1(z) / z)
 
 
-def over_batch(run, batch: int) -> None:
-    """Call run(lo, hi) on torch.get_num_threads() contiguous slices of range(batch) at once.
+@numba.njit(cache=True, inline="always")
+def decays(s, rate_mem, rate_syn, form):
+    """(exp(-s/tau_mem), exp(-s/tau_syn)): one exponential and a square for tau ratio 2
+    (form 1: tau_mem = 2 tau_syn) or 1/2 (form 2), two otherwise (form 0)."""
+    if form == 1:
+        decay_mem = math.exp(-s * rate_mem)
+        return decay_mem, decay_mem * decay_mem
+    if form == 2:
+        decay_syn = math.exp(-s * rate_syn)
+        return decay_syn * decay_syn, decay_syn
+    return math.exp(-s * rate_mem), math.exp(-s * rate_syn)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # thread count -> pool, kept: a new thread's first kernel call is slow
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
+
+
+def over_batch(run, batch: int, min_slice: int = 64) -> None:
+    """Call run(lo, hi) on up to torch.get_num_threads() contiguous slices of range(batch) at
+    once, each of at least ``min_slice`` rows (smaller ones do not pay for the hand-over).
 
     For numba kernels compiled with nogil=True that write disjoint batch rows.
     """
-    bounds = np.linspace(0, batch, max(min(torch.get_num_threads(), batch), 1) + 1).astype(int)
-    if len(bounds) <= 2:
+    n = max(min(torch.get_num_threads(), batch // min_slice), 1)
+    if n == 1:
         run(0, batch)
         return
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        list(pool.map(run, bounds[:-1], bounds[1:]))
+    pool = _POOLS.get(n) or _POOLS.setdefault(n, ThreadPoolExecutor(n, thread_name_prefix="lif-kernel"))
+    bounds = np.linspace(0, batch, n + 1).astype(int)
+    list(pool.map(run, bounds[:-1], bounds[1:]))
 
 
 def as_float64(x: torch.Tensor) -> np.ndarray:
@@ -120,10 +140,9 @@ def as_float64(x: torch.Tensor) -> np.ndarray:
 
 # --- the forward kernel --------------------------------------------------------------------------
 @numba.njit(cache=True, inline="always")
-def _evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain):
+def _evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
     """(u, i) after a free evolution of length s >= 0 from (u0, i0)."""
-    decay_mem = math.exp(-s * rate_mem)
-    decay_syn = math.exp(-s * rate_syn)
+    decay_mem, decay_syn = decays(s, rate_mem, rate_syn, form)
     return (u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
             i0 * decay_syn)
 
@@ -174,10 +193,10 @@ def _solve_newton(u0, i0, hi, theta, rate_mem, rate_syn, rate_gap, syn_longer, g
     the result exact to rounding) or when the bracket is narrower than tol.
     """
     lo = 0.0
-    u_hi, _ = _evolve(u0, i0, hi, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+    u_hi, _ = _evolve(u0, i0, hi, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
     x = hi * min(max((theta - u0) / max(u_hi - u0, 1e-300), 0.0), 1.0)
     for _ in range(_NEWTON_MAX_ITER):
-        u, i = _evolve(u0, i0, x, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+        u, i = _evolve(u0, i0, x, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
         f = u - theta
         slope = (i - u) * rate_mem
         if f < 0.0:
@@ -231,7 +250,7 @@ def _simulate_kernel(times, source, weights, tau_mem, tau_syn, theta, u_reset, t
                         i *= math.exp(-(t_free - t) * rate_syn)
                         t, u = t_free, u_reset[j]
                     length = t_next - t
-                    u_end, i_end = _evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain)
+                    u_end, i_end = _evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)
                     if length > 0.0 and i > u and i > th:
                         hi = length
                         crossing = u_end >= th
@@ -273,7 +292,7 @@ def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
     overflow = np.zeros((batch, n_out), dtype=np.bool_)
     if events.times.shape[1] > 0:
         params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
-        form, tol = _CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
+        form, tol = CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
         ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
         over_batch(lambda lo, hi: _simulate_kernel(ev_times[lo:hi], source[lo:hi], weights, *params, form, float(t_max), tol,
                                                    times[lo:hi], currents[lo:hi], overflow[lo:hi]), batch)
