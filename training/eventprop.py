@@ -121,7 +121,7 @@ def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tenso
     """
     batch, n_events = events.times.shape
     n_in, n_out = events.weights.shape
-    ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
+    ev_times, source, weights = as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
     valid = np.ascontiguousarray(state.valid.numpy())
     spikes = [as_float64(x) for x in (state.times, state.restart, state.drive, state.drive_restart, grad_times)]
     params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn)] + [CLOSED_FORMS[dyn.closed_form]]

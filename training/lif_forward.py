@@ -221,9 +221,9 @@ def _simulate_kernel(times, source, weights, tau_mem, tau_syn, theta, u_reset, t
     """Fill out_times / out_currents (batch, n_out, max_spikes) and overflow (batch, n_out).
 
     ``times`` (batch, E) sorted event times clamped to t_max from presynaptic ``source``
-    (batch, E) through ``weights`` (n_in, n_out),
-    per-neuron parameters (n_out,), ``form`` 0 (Newton), 1 or 2 (see _solve_quadratic).
-    On entry out_times is inf, out_currents 0 and overflow False.
+    (batch, E) through ``weights`` (n_in, n_out); per-neuron parameters (n_out,); ``form``
+    0 (Newton), 1 or 2 (see _solve_quadratic). On entry out_times is inf, out_currents 0
+    and overflow False.
 
     Per neuron the state (u, i) is carried from event to event; each segment [t, t_next] is
     tested for a crossing: it needs i > u (u rising) and i > theta (u stays below i on its
@@ -293,7 +293,7 @@ def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
     if events.times.shape[1] > 0:
         params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
         form, tol = CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
-        ev_times, source, weights = as_float64(events.times), events.source.numpy(), as_float64(events.weights)
+        ev_times, source, weights = as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
         over_batch(lambda lo, hi: _simulate_kernel(ev_times[lo:hi], source[lo:hi], weights, *params, form, float(t_max), tol,
                                                    times[lo:hi], currents[lo:hi], overflow[lo:hi]), batch)
     dtype = events.weights.dtype
