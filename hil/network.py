@@ -294,7 +294,7 @@ def place(network: Network, exclude=()) -> Placement:
     Populations take the lowest free neuron circuits in order; ``exclude`` lists circuits
     not to use (for example those that failed calibration).
     """
-    excluded = np.asarray(sorted(set(np.asarray(exclude, dtype=np.int64).ravel().tolist())), dtype=np.int64)
+    excluded = np.unique(np.asarray(exclude, dtype=np.int64))
     if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
         raise ConfigError(f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}")
     free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)

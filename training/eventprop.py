@@ -27,8 +27,8 @@ import numba
 import numpy as np
 import torch
 
-from training.lif_forward import (CLOSED_FORMS, Dynamics, Events, as_float64, current_response, decays, make_events, neuron_constants,
-                                  over_batch, simulate)
+from training.lif_forward import (CLOSED_FORMS, Dynamics, Events, as_float64, current_response, decays, event_arrays, make_events,
+                                  neuron_constants, over_batch, simulate)
 
 
 class SpikeState(NamedTuple):
@@ -121,19 +121,18 @@ def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tenso
     """
     batch, n_events = events.times.shape
     n_in, n_out = events.weights.shape
-    ev_times, source, weights = as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
+    ev_times, source, weights = event_arrays(events)
     valid = np.ascontiguousarray(state.valid.numpy())
     spikes = [as_float64(x) for x in (state.times, state.restart, state.drive, state.drive_restart, grad_times)]
     params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn)] + [CLOSED_FORMS[dyn.closed_form]]
     grad_t = np.zeros((batch, n_events))
-    partial = {}
 
     def run(lo, hi):
-        partial[lo] = np.zeros((n_in, n_out))
-        _adjoint_kernel(ev_times[lo:hi], source[lo:hi], weights, valid[lo:hi], *(x[lo:hi] for x in spikes), *params, partial[lo], grad_t[lo:hi])
+        grad_weights = np.zeros((n_in, n_out))
+        _adjoint_kernel(ev_times[lo:hi], source[lo:hi], weights, valid[lo:hi], *(x[lo:hi] for x in spikes), *params, grad_weights, grad_t[lo:hi])
+        return grad_weights
 
-    over_batch(run, batch)
-    grad_weights = sum(partial[lo] for lo in sorted(partial))
+    grad_weights = sum(over_batch(run, batch))
     dtype = events.weights.dtype
     return torch.from_numpy(grad_weights).to(dtype), torch.from_numpy(grad_t).to(dtype)
 

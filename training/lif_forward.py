@@ -118,24 +118,29 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}  # thread count -> pool, kept: a new 
 os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
 
 
-def over_batch(run, batch: int, min_slice: int = 64) -> None:
+def over_batch(run, batch: int, min_slice: int = 64) -> list:
     """Call run(lo, hi) on up to torch.get_num_threads() contiguous slices of range(batch) at
-    once, each of at least ``min_slice`` rows (smaller ones do not pay for the hand-over).
+    once, each of at least ``min_slice`` rows (smaller ones do not pay for the hand-over);
+    returns the results in slice order.
 
     For numba kernels compiled with nogil=True that write disjoint batch rows.
     """
     n = max(min(torch.get_num_threads(), batch // min_slice), 1)
     if n == 1:
-        run(0, batch)
-        return
+        return [run(0, batch)]
     pool = _POOLS.get(n) or _POOLS.setdefault(n, ThreadPoolExecutor(n, thread_name_prefix="lif-kernel"))
     bounds = np.linspace(0, batch, n + 1).astype(int)
-    list(pool.map(run, bounds[:-1], bounds[1:]))
+    return list(pool.map(run, bounds[:-1], bounds[1:]))
 
 
 def as_float64(x: torch.Tensor) -> np.ndarray:
     """A contiguous float64 numpy copy (or view) of a tensor, for the kernels."""
     return np.ascontiguousarray(x.detach().to(torch.float64).numpy())
+
+
+def event_arrays(events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times (batch, E) float64, source (batch, E) int64, weights (n_in, n_out) float64) for the kernels."""
+    return as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
 
 
 # --- the forward kernel --------------------------------------------------------------------------
@@ -293,7 +298,7 @@ def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
     if events.times.shape[1] > 0:
         params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
         form, tol = CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
-        ev_times, source, weights = as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
+        ev_times, source, weights = event_arrays(events)
         over_batch(lambda lo, hi: _simulate_kernel(ev_times[lo:hi], source[lo:hi], weights, *params, form, float(t_max), tol,
                                                    times[lo:hi], currents[lo:hi], overflow[lo:hi]), batch)
     dtype = events.weights.dtype

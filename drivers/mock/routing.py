@@ -70,14 +70,16 @@ class Routing:
         channels = labels >> chip.LABEL_CHANNEL_SHIFT
         exc, inh, passed, matched = self.route(chip.CROSSBAR_HOST_INPUT_OFFSET + channels.astype(np.int64), labels)
         if not passed.all():
-            label, channel = int(labels[np.argmin(passed)]), int(channels[np.argmin(passed)])
+            first = int(np.argmin(passed))
+            label, channel = int(labels[first]), int(channels[first])
             raise ConfigError(
                 f"Stimulus event label {label:#06x} (host channel {channel}, crossbar input "
                 f"{chip.CROSSBAR_HOST_INPUT_OFFSET + channel}) passes no enabled crossbar node; enable a node whose "
                 f"label & crossbar_mask == crossbar_target"
             )
         if not matched.all():
-            label, channel = int(labels[np.argmin(matched)]), int(channels[np.argmin(matched)])
+            first = int(np.argmin(matched))
+            label, channel = int(labels[first]), int(channels[first])
             _, rs, syn = chip.split_label(label)
             raise ConfigError(
                 f"Stimulus event label {label:#06x} reaches PADI bus(es) {np.flatnonzero(self.outputs(chip.CROSSBAR_HOST_INPUT_OFFSET + channel, label)).tolist()} "
