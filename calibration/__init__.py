@@ -6,6 +6,7 @@
 saved, loaded, applied to a ``ChipConfig`` and turned into model parameters for training.
 ``verify(device, result)`` checks for drift. See docs/calibration.md.
 """
+
 from . import fit, measure, search
 from .cache import cache_dir
 from .result import RESULT_SCHEMA_VERSION, CalibrationResult, ModelParameters
@@ -15,7 +16,21 @@ from .target import CalibrationTarget
 from .verify import DriftReport, verify
 
 __all__ = [
-    "CalibrationTarget", "CalibrationResult", "CalibrationOptions", "ModelParameters", "calibrate", "verify", "DriftReport",
-    "binary_search", "noisy_binary_search", "ModelSearch", "SearchResult", "predict_codes", "cache_dir",
-    "RESULT_SCHEMA_VERSION", "fit", "measure", "search",
+    "CalibrationTarget",
+    "CalibrationResult",
+    "CalibrationOptions",
+    "ModelParameters",
+    "calibrate",
+    "verify",
+    "DriftReport",
+    "binary_search",
+    "noisy_binary_search",
+    "ModelSearch",
+    "SearchResult",
+    "predict_codes",
+    "cache_dir",
+    "RESULT_SCHEMA_VERSION",
+    "fit",
+    "measure",
+    "search",
 ]

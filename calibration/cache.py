@@ -5,6 +5,7 @@ Directory: ``$BSS2_HIL_CACHE`` if set, else ``platformdirs.user_cache_dir("bss2-
 subdirectory ``calibration/``. Entries are ``CalibrationResult`` files (JSON + .npz) written
 atomically; an unreadable entry is ignored (and logged), never trusted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,10 +38,20 @@ def cache_key(target, chip_id: str, base, selected: np.ndarray, options) -> str:
 
     opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.asdict(options).items()}
     h = hashlib.sha256()
-    h.update(json.dumps({
-        "target": target.key(), "chip_id": chip_id, "software": hil.__version__, "algorithm": ALGORITHM_VERSION,
-        "base": base.content_hash(), "neurons": hashlib.sha256(np.packbits(selected).tobytes()).hexdigest(), "options": opts,
-    }, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {
+                "target": target.key(),
+                "chip_id": chip_id,
+                "software": hil.__version__,
+                "algorithm": ALGORITHM_VERSION,
+                "base": base.content_hash(),
+                "neurons": hashlib.sha256(np.packbits(selected).tobytes()).hexdigest(),
+                "options": opts,
+            },
+            sort_keys=True,
+        ).encode()
+    )
     return h.hexdigest()
 
 

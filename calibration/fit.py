@@ -6,6 +6,7 @@ nonlinear ones: variable projection) from the one or two nonlinear parameters (f
 vectorised golden-section search). Uncertainties come from the Jacobian at the optimum,
 ``cov = sigma^2 (J^T W J)^-1`` with ``sigma^2 = SSE / (n - p)``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -249,9 +250,15 @@ def fit_charging(s, v, w, t0_guess, t0_max, C=None, tau_lo=0.2e-6, tau_hi=200e-6
         k = 4
     n_obs = w.sum(1)
     return {
-        "R": R, "C": Cout, "tau": tau, "t0": t0,
+        "R": R,
+        "C": Cout,
+        "tau": tau,
+        "t0": t0,
         "sigma": np.sqrt(sse / np.maximum(n_obs - k, 1)),
-        "R_err": R_err, "C_err": C_err, "tau_err": tau_err, "t0_err": t0_err,
+        "R_err": R_err,
+        "C_err": C_err,
+        "tau_err": tau_err,
+        "t0_err": t0_err,
         "n": n_obs,
     }
 
@@ -323,10 +330,17 @@ def fit_psp(s_list, v, w, tau_m, tau_lo=0.1e-6, tau_hi=80e-6, tau_guess=None):
     dK = (basis(ts * (1 + h)) - basis(ts * (1 - h))) / (2 * h * ts[:, None])
     jac = np.stack([np.ones_like(K), K, J[:, None] * dK], axis=-1)
     cov = _covariance(jac, w, sse_v, 3)
-    err = np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2))) * ar1_inflation(v - b[:, None] - J[:, None] * K, w)[:, None]
+    err = (
+        np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2))) * ar1_inflation(v - b[:, None] - J[:, None] * K, w)[:, None]
+    )
     n_obs = w.sum(1)
     return {
-        "baseline": b, "J": J, "tau_s": ts,
+        "baseline": b,
+        "J": J,
+        "tau_s": ts,
         "sigma": np.sqrt(sse_v / np.maximum(n_obs - 3, 1)),
-        "baseline_err": err[:, 0], "J_err": err[:, 1], "tau_s_err": err[:, 2], "n": n_obs,
+        "baseline_err": err[:, 0],
+        "J_err": err[:, 1],
+        "tau_s_err": err[:, 2],
+        "n": n_obs,
     }

@@ -25,6 +25,7 @@ why a neuron's value is missing (``nan`` values, never a silently wrong one).
 CADC channel offsets (~1 LSB per neuron) add equally to every potential measured on one
 channel; differences such as ``v_threshold - v_leak`` are free of them. See docs/calibration.md.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -127,7 +128,9 @@ def idle_stimulus(n_trials: int, duration_s: float) -> Stimulus:
     return Stimulus(np.empty(0, EVENT_DTYPE), np.zeros(n_trials + 1, np.int64), np.full(n_trials, ticks, np.uint64))
 
 
-def burst_stimulus(labels_per_trial, n_bursts: int, first_s: float, interval_s: float, spacing_ticks: int, duration_s: float) -> tuple[Stimulus, np.ndarray]:
+def burst_stimulus(
+    labels_per_trial, n_bursts: int, first_s: float, interval_s: float, spacing_ticks: int, duration_s: float
+) -> tuple[Stimulus, np.ndarray]:
     """Trials of ``n_bursts`` bursts; burst ``k`` of trial ``t`` sends ``labels_per_trial[t]``
     ``spacing_ticks`` apart from ``first_s + k * interval_s``. Returns the stimulus and the
     (n_trials, n_bursts) mean event time of each burst in seconds."""
@@ -193,11 +196,17 @@ class PspResult:
 # =============================================================================================
 # measure
 # =============================================================================================
-def measure_rest(session, config: ChipConfig, *, n_trials: int = 4, duration_s: float = 60e-6, what="rest") -> RestResult:
+def measure_rest(
+    session, config: ChipConfig, *, n_trials: int = 4, duration_s: float = 60e-6, what="rest"
+) -> RestResult:
     """Mean CADC reading per neuron with no input (``config`` should keep neurons silent)."""
-    m = session.run(config, idle_stimulus(n_trials, duration_s), Recording(spikes=True, cadc_period_s=CADC_PERIOD_S), what=what)
+    m = session.run(
+        config, idle_stimulus(n_trials, duration_s), Recording(spikes=True, cadc_period_s=CADC_PERIOD_S), what=what
+    )
     if m.cadc is None or m.cadc.samples.size == 0:
-        raise CalibrationError(f"{what}: the device returned no CADC samples (Recording.cadc_period_s = {CADC_PERIOD_S:g} s was requested)")
+        raise CalibrationError(
+            f"{what}: the device returned no CADC samples (Recording.cadc_period_s = {CADC_PERIOD_S:g} s was requested)"
+        )
     x = m.cadc.samples.reshape(-1, N).astype(np.float64)
     mean = x.mean(0)
     std = x.std(0)
@@ -256,7 +265,7 @@ def _isi_stats(spikes):
     t = spikes["tick"][order].astype(np.int64)
     same = k[1:] == k[:-1]
     d = (t[1:] - t[:-1])[same] * chip.TICK_S
-    n_of = (k[1:][same] % N)
+    n_of = k[1:][same] % N
     count = np.bincount(n_of, minlength=N)
     total = np.bincount(n_of, weights=d, minlength=N)
     total2 = np.bincount(n_of, weights=d * d, minlength=N)
@@ -269,14 +278,31 @@ def _isi_stats(spikes):
     return mean, std, count, dmin, n_spikes
 
 
-def measure_drive(session, config: ChipConfig, *, n_trials: int = 4, duration_s: float = 40e-6, what="drive") -> RestResult:
+def measure_drive(
+    session, config: ChipConfig, *, n_trials: int = 4, duration_s: float = 40e-6, what="drive"
+) -> RestResult:
     """The level a driven neuron charges towards (leak plus offset current): the resting
     potential of ``config`` with the threshold out of reach."""
-    return measure_rest(session, rest_config(config, i_mem_offset=config.i_mem_offset), n_trials=n_trials, duration_s=duration_s, what=what)
+    return measure_rest(
+        session,
+        rest_config(config, i_mem_offset=config.i_mem_offset),
+        n_trials=n_trials,
+        duration_s=duration_s,
+        what=what,
+    )
 
 
-def measure_spiking(session, config: ChipConfig, drive=None, *, n_trials: int = 8, duration_s: float = 100e-6, min_intervals: int = 3,
-                    late_cut: float = 0.75, what="spiking") -> SpikingResult:
+def measure_spiking(
+    session,
+    config: ChipConfig,
+    drive=None,
+    *,
+    n_trials: int = 8,
+    duration_s: float = 100e-6,
+    min_intervals: int = 3,
+    late_cut: float = 0.75,
+    what="spiking",
+) -> SpikingResult:
     """Reset potential, refractory time, ``tau_mem`` and threshold of every neuron from one
     run of regularly firing neurons (see the module docstring).
 
@@ -286,14 +312,20 @@ def measure_spiking(session, config: ChipConfig, drive=None, *, n_trials: int = 
     cycles that have not fired yet are those with a downward noise excursion, which would
     bias the curve. The threshold is the fitted curve at the mean inter-spike interval.
     """
-    m = session.run(config, idle_stimulus(n_trials, duration_s), Recording(spikes=True, cadc_period_s=CADC_PERIOD_S), what=what)
+    m = session.run(
+        config, idle_stimulus(n_trials, duration_s), Recording(spikes=True, cadc_period_s=CADC_PERIOD_S), what=what
+    )
     if m.cadc is None or m.cadc.samples.size == 0:
-        raise CalibrationError(f"{what}: the device returned no CADC samples (Recording.cadc_period_s = {CADC_PERIOD_S:g} s was requested)")
+        raise CalibrationError(
+            f"{what}: the device returned no CADC samples (Recording.cadc_period_s = {CADC_PERIOD_S:g} s was requested)"
+        )
     reasons = _reasons()
     isi_mean, isi_std, n_isi, isi_min, n_spikes = _isi_stats(m.spikes)
     valid = n_isi >= min_intervals
     none = n_spikes == 0
-    reasons[none] = "no spikes while driven above threshold (drive too weak, threshold too high, or spikes not reported)"
+    reasons[none] = (
+        "no spikes while driven above threshold (drive too weak, threshold too high, or spikes not reported)"
+    )
     reasons[~none & ~valid] = f"too few spikes for a fit (need {min_intervals + 1} in a trial)"
     if drive is not None:
         drive = np.asarray(drive, np.float64)
@@ -355,9 +387,19 @@ def measure_spiking(session, config: ChipConfig, drive=None, *, n_trials: int = 
     valid &= ~noisy
     nan = lambda x: np.where(valid, x, np.nan)  # noqa: E731
     return SpikingResult(
-        v_reset=nan(R), v_threshold=nan(v_th), tau_mem=nan(tau), refractory=nan(t0), v_drive=nan(C),
-        isi=isi_mean, n_spikes=n_spikes, tau_mem_err=nan(f["tau_err"]), v_reset_err=nan(f["R_err"]),
-        refractory_err=nan(f["t0_err"]), sigma=f["sigma"], valid=valid, reasons=reasons,
+        v_reset=nan(R),
+        v_threshold=nan(v_th),
+        tau_mem=nan(tau),
+        refractory=nan(t0),
+        v_drive=nan(C),
+        isi=isi_mean,
+        n_spikes=n_spikes,
+        tau_mem_err=nan(f["tau_err"]),
+        v_reset_err=nan(f["R_err"]),
+        refractory_err=nan(f["t0_err"]),
+        sigma=f["sigma"],
+        valid=valid,
+        reasons=reasons,
     )
 
 
@@ -401,7 +443,9 @@ def measure_psp(
     if m.cadc is None or m.cadc.samples.size == 0:
         raise CalibrationError(f"{what}: the device returned no CADC samples")
     if m.health.events_dropped_input:
-        raise CalibrationError(f"{what}: the device dropped {m.health.events_dropped_input} input events; the PSP amplitudes would be wrong")
+        raise CalibrationError(
+            f"{what}: the device dropped {m.health.events_dropped_input} input events; the PSP amplitudes would be wrong"
+        )
     out = {}
     fired = np.zeros(N, bool)
     if m.spikes.size:
@@ -439,11 +483,29 @@ def measure_psp(
         reasons[bad] = "PSP fit failed (synaptic time constant at the search limit)"
         valid &= ~bad
         nan = lambda x: np.where(valid, x, np.nan)  # noqa: E731
-        out[sign] = PspResult(nan(f["tau_s"]), nan(f["tau_s_err"]), nan(gain), nan(gain_err), nan(f["baseline"]), f["sigma"], valid, reasons)
+        out[sign] = PspResult(
+            nan(f["tau_s"]),
+            nan(f["tau_s_err"]),
+            nan(gain),
+            nan(gain_err),
+            nan(f["baseline"]),
+            f["sigma"],
+            valid,
+            reasons,
+        )
     return out
 
 
-def measure_latency(session, config: ChipConfig, setup: SynapseSetup, tau_mem, neurons=(0, 128, 256, 384), *, n_trials: int = 8, what="latency") -> dict:
+def measure_latency(
+    session,
+    config: ChipConfig,
+    setup: SynapseSetup,
+    tau_mem,
+    neurons=(0, 128, 256, 384),
+    *,
+    n_trials: int = 8,
+    what="latency",
+) -> dict:
     """Input latency (event time to current onset) from MADC membrane traces of ``neurons``
     (one run each): the PSP model with a time shift fitted on a grid of shifts.
     Returns ``{"latency_s": median, "per_neuron": array, "err_s": spread}``."""
@@ -456,7 +518,12 @@ def measure_latency(session, config: ChipConfig, setup: SynapseSetup, tau_mem, n
     for n in neurons:
         if not np.isfinite(tau_mem[n]):
             continue
-        m = session.run(config, stim, Recording(spikes=False, madc_neuron=int(n), madc_source="membrane", madc_samples=n_samples), what=f"{what}[{n}]")
+        m = session.run(
+            config,
+            stim,
+            Recording(spikes=False, madc_neuron=int(n), madc_source="membrane", madc_samples=n_samples),
+            what=f"{what}[{n}]",
+        )
         if m.madc is None or m.madc.samples.size == 0:
             raise CalibrationError(f"{what}: the device returned no MADC samples for neuron {n}")
         trace = m.madc.samples.astype(np.float64).mean(0)

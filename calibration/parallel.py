@@ -5,6 +5,7 @@ process, calibrates it (``calibrate``, cached per chip id like every calibration
 the result as ``out_dir/<chip id>.json`` (+ ``.npz``). A failing chip does not stop the
 others; its entry carries the error message. Works on any ``hil.Device`` (no driver imports).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -45,14 +46,29 @@ def calibrate_url(url: str, target: CalibrationTarget, out_dir, *, neurons=None,
         with hil.open(url) as device:
             result = calibrate(device, target, neurons=neurons, progress=False, cache=cache)
         path = result.save(pathlib.Path(out_dir) / result.chip_id)
-        return ChipOutcome(url, result.chip_id, result.id, str(path), int(result.success_mask.sum()), int(result.neurons.size),
-                           time.perf_counter() - start)
+        return ChipOutcome(
+            url,
+            result.chip_id,
+            result.id,
+            str(path),
+            int(result.success_mask.sum()),
+            int(result.neurons.size),
+            time.perf_counter() - start,
+        )
     except (hil.HilError, OSError, ValueError) as exc:
         return ChipOutcome(url, wall_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
 
 
-def calibrate_many(urls, target: CalibrationTarget | None = None, out_dir=".", *, neurons=None, cache: bool = True,
-                   workers: int | None = None, on_done=None) -> list[ChipOutcome]:
+def calibrate_many(
+    urls,
+    target: CalibrationTarget | None = None,
+    out_dir=".",
+    *,
+    neurons=None,
+    cache: bool = True,
+    workers: int | None = None,
+    on_done=None,
+) -> list[ChipOutcome]:
     """Calibrate every URL in its own process (at most ``workers`` at once, default all).
 
     Returns one ``ChipOutcome`` per URL in the order given; ``on_done(outcome)`` is called as
@@ -71,7 +87,9 @@ def calibrate_many(urls, target: CalibrationTarget | None = None, out_dir=".", *
         return outcomes
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers or len(urls), mp_context=ctx) as pool:
-        futures = {pool.submit(calibrate_url, url, target, out, neurons=neurons, cache=cache): i for i, url in enumerate(urls)}
+        futures = {
+            pool.submit(calibrate_url, url, target, out, neurons=neurons, cache=cache): i for i, url in enumerate(urls)
+        }
         outcomes: list = [None] * len(urls)
         for fut in as_completed(futures):
             i = futures[fut]

@@ -2,16 +2,15 @@
 
 Files: ``save("cal.json")`` writes ``cal.json`` (metadata, target, figures, schema version,
 content id) and ``cal.npz`` (arrays: CapMem codes, measured values, uncertainties,
-success masks, reasons as a string array), both atomically (temporary file + ``os.replace``).
+success masks, reasons as a string array), both atomically (``hil.files.write_atomic``, mode 0644).
 No pickle anywhere: ``np.load(allow_pickle=False)``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 
 import attrs
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from hil import chip
 from hil.config import ChipConfig
 from hil.errors import CalibrationError
+from hil.files import write_atomic
 
 from .target import PARAMETERS, CalibrationTarget
 
@@ -26,8 +26,16 @@ RESULT_SCHEMA_VERSION = 1
 
 # Configuration fields a calibration writes (per neuron, and the per-quadrant refractory clock).
 NEURON_FIELDS = (
-    "v_leak", "v_reset", "v_threshold", "i_bias_leak", "i_bias_synin_exc_tau", "i_bias_synin_inh_tau",
-    "i_bias_synin_exc_gm", "i_bias_synin_inh_gm", "i_mem_offset", "refractory_counter",
+    "v_leak",
+    "v_reset",
+    "v_threshold",
+    "i_bias_leak",
+    "i_bias_synin_exc_tau",
+    "i_bias_synin_inh_tau",
+    "i_bias_synin_exc_gm",
+    "i_bias_synin_inh_gm",
+    "i_mem_offset",
+    "refractory_counter",
 )
 QUADRANT_FIELDS = ("refractory_clock_scale", "syn_i_bias_dac")
 
@@ -168,7 +176,9 @@ class CalibrationResult:
         string or an open ``hil.Device``)."""
         cid = chip_id_or_device if isinstance(chip_id_or_device, str) else chip_id_or_device.info().chip_id
         if cid != self.chip_id:
-            raise CalibrationError(f"calibration {self.id} is for chip {self.chip_id!r}, not for chip {cid!r}; calibrate this chip (tools/calibrate)")
+            raise CalibrationError(
+                f"calibration {self.id} is for chip {self.chip_id!r}, not for chip {cid!r}; calibrate this chip (tools/calibrate)"
+            )
 
     def apply(self, config: ChipConfig | None = None, *, chip_id: str | None = None) -> ChipConfig:
         """A copy of ``config`` (default ``ChipConfig()``) with the calibrated CapMem values,
@@ -220,8 +230,14 @@ class CalibrationResult:
             path = path.with_name(path.name + ".json")
         npz = path.with_suffix(".npz")
         arrays = {}
-        for group, d in (("codes", self.codes), ("measured", self.measured), ("errors", self.errors),
-                         ("before", self.before), ("success", self.success), ("aux", self.aux)):
+        for group, d in (
+            ("codes", self.codes),
+            ("measured", self.measured),
+            ("errors", self.errors),
+            ("before", self.before),
+            ("success", self.success),
+            ("aux", self.aux),
+        ):
             for k, v in d.items():
                 arrays[f"{group}/{k}"] = np.asarray(v)
         arrays["reasons"] = np.asarray([str(r) for r in self.reasons], dtype=np.str_)
@@ -243,16 +259,20 @@ class CalibrationResult:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _atomic_npz(npz, arrays)
         meta["arrays_sha256"] = hashlib.sha256(data).hexdigest()
-        _atomic_write(path, (json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
+        write_atomic(path, (json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
         return path
 
     @classmethod
-    def load(cls, path, *, chip_id: str | None = None) -> "CalibrationResult":
+    def load(cls, path, *, chip_id: str | None = None) -> CalibrationResult:
         """Read a result written by :meth:`save`. ``chip_id``: raise ``CalibrationError`` if
         the result belongs to another chip. Corrupt or foreign files raise ``CalibrationError``."""
         path = pathlib.Path(path)
         if path.suffix != ".json":
-            path = path.with_name(path.name + ".json") if not path.with_suffix(".json").exists() else path.with_suffix(".json")
+            path = (
+                path.with_name(path.name + ".json")
+                if not path.with_suffix(".json").exists()
+                else path.with_suffix(".json")
+            )
         try:
             meta = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -260,14 +280,18 @@ class CalibrationResult:
         if not isinstance(meta, dict) or meta.get("kind") != "bss2-hil calibration":
             raise CalibrationError(f"{path}: not a calibration result file")
         if meta.get("schema") != RESULT_SCHEMA_VERSION:
-            raise CalibrationError(f"{path}: calibration schema version {meta.get('schema')!r}; this software reads {RESULT_SCHEMA_VERSION}")
+            raise CalibrationError(
+                f"{path}: calibration schema version {meta.get('schema')!r}; this software reads {RESULT_SCHEMA_VERSION}"
+            )
         npz = path.with_name(meta["arrays"])
         try:
             raw = npz.read_bytes()
         except OSError as exc:
             raise CalibrationError(f"{path}: its arrays file {npz.name} cannot be read ({exc})") from None
         if hashlib.sha256(raw).hexdigest() != meta.get("arrays_sha256"):
-            raise CalibrationError(f"{path}: arrays file {npz.name} does not match its checksum (corrupt or from another result)")
+            raise CalibrationError(
+                f"{path}: arrays file {npz.name} does not match its checksum (corrupt or from another result)"
+            )
         import io
 
         groups = {g: {} for g in ("codes", "measured", "errors", "before", "success", "aux")}
@@ -279,11 +303,20 @@ class CalibrationResult:
             reasons = np.array([str(x) for x in data["reasons"]], dtype=object)
             neurons = data["neurons"]
         result = cls(
-            codes=groups["codes"], measured=groups["measured"], errors=groups["errors"], before=groups["before"],
-            success={k: v.astype(bool) for k, v in groups["success"].items()}, reasons=reasons,
-            target=CalibrationTarget.from_dict(meta["target"]), chip_id=meta["chip_id"],
-            software_version=meta["software_version"], timestamp=meta["timestamp"], wall_time_s=float(meta["wall_time_s"]),
-            figures=meta["figures"], aux=groups["aux"], neurons=neurons,
+            codes=groups["codes"],
+            measured=groups["measured"],
+            errors=groups["errors"],
+            before=groups["before"],
+            success={k: v.astype(bool) for k, v in groups["success"].items()},
+            reasons=reasons,
+            target=CalibrationTarget.from_dict(meta["target"]),
+            chip_id=meta["chip_id"],
+            software_version=meta["software_version"],
+            timestamp=meta["timestamp"],
+            wall_time_s=float(meta["wall_time_s"]),
+            figures=meta["figures"],
+            aux=groups["aux"],
+            neurons=neurons,
         )
         if result.id != meta.get("id"):
             raise CalibrationError(f"{path}: content id {result.id} does not match the recorded id {meta.get('id')}")
@@ -302,27 +335,11 @@ def _json_default(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _atomic_npz(path: pathlib.Path, arrays: dict) -> bytes:
     import io
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     data = buf.getvalue()
-    _atomic_write(path, data)
+    write_atomic(path, data)
     return data

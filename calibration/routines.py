@@ -15,11 +15,10 @@ Order (each step: *configure* a measurement config from the working configuratio
 Threshold and reset come before anything that needs the neuron to fire, the membrane time
 constant before the PSP fits that use it, and the potentials are refined at the end.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import sys
 import time
 
 import attrs
@@ -30,6 +29,7 @@ from hil import chip
 from hil.config import ChipConfig
 from hil.errors import CalibrationError, ConfigError
 from hil.logging import get_logger
+from hil.progress import Progress
 
 from . import measure as M
 from .result import NEURON_FIELDS, QUADRANT_FIELDS, CalibrationResult
@@ -81,39 +81,17 @@ class CalibrationOptions:
     seed: int = 0
 
 
-# ---------------------------------------------------------------------------------------------
-class _Progress:
-    """tqdm bar on a terminal, plain lines otherwise (CI, pipes), nothing when off."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled = enabled
-        self.bar = None
-        tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty() and not os.environ.get("CI")
-        if enabled and tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="calibrate", unit="step", file=sys.stderr, leave=True)
-        self.total = total
-        self.done = 0
-
-    def step(self, name: str, **figures):
-        self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix_str(name)
-            self.bar.update(1)
-        elif self.enabled:
-            text = " ".join(f"{k}={v}" for k, v in figures.items())
-            print(f"[calibrate {self.done}/{self.total}] {name} {text}", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 class _Context:
     """Working state shared by the steps."""
 
-    def __init__(self, session: Session, target: CalibrationTarget, base: ChipConfig, selected: np.ndarray, options: CalibrationOptions):
+    def __init__(
+        self,
+        session: Session,
+        target: CalibrationTarget,
+        base: ChipConfig,
+        selected: np.ndarray,
+        options: CalibrationOptions,
+    ):
         self.session = session
         self.target = target
         self.cfg = base.copy()
@@ -159,7 +137,9 @@ def step_leak(ctx: _Context) -> None:
     search = ModelSearch(target, np.full(N, 250), probes=[np.full(N, 550)], settle=0.25, max_step=400)
     for it in range(opt.max_iterations + 1):
         ctx.cfg.v_leak = np.where(ctx.selected, search.codes, ctx.cfg.v_leak)
-        r = M.measure_rest(ctx.session, M.rest_config(ctx.cfg), n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="leak")
+        r = M.measure_rest(
+            ctx.session, M.rest_config(ctx.cfg), n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="leak"
+        )
         if it == 0:
             ctx.before["v_leak"] = r.mean.copy()
         search.update(ctx.cfg.v_leak, r.mean, active=ctx.selected)
@@ -168,8 +148,10 @@ def step_leak(ctx: _Context) -> None:
     res = search.result(opt.tol_potential)
     ctx.cfg.v_leak = np.where(ctx.selected, res.codes, ctx.cfg.v_leak)
     if not np.any(np.isfinite(search.slope)):
-        raise CalibrationError(f"leak: the resting potential did not change with the v_leak CapMem value for any neuron "
-                               f"(readings {np.nanmin(res.values) if np.any(np.isfinite(res.values)) else 'none'}); is the device configured and read out?")
+        raise CalibrationError(
+            f"leak: the resting potential did not change with the v_leak CapMem value for any neuron "
+            f"(readings {np.nanmin(res.values) if np.any(np.isfinite(res.values)) else 'none'}); is the device configured and read out?"
+        )
     ctx.leak_slope = np.where(np.isfinite(search.slope), search.slope, _nanmedian(search.slope))
     ctx.leak_intercept = res.values - ctx.leak_slope * res.codes
     ctx.aux["rest_at_zero_offset"] = res.values
@@ -193,7 +175,9 @@ def step_drive(ctx: _Context) -> None:
     opt = ctx.opt
     rest0 = ctx.aux["rest_at_zero_offset"]
     goal = np.minimum(ctx.t("v_threshold") + opt.drive_margin, chip.CADC_MAX - 12.0)
-    search = ModelSearch(goal - rest0, np.full(N, 200), transform=lambda v: v, through_origin=True, settle=3.0, max_step=600)
+    search = ModelSearch(
+        goal - rest0, np.full(N, 200), transform=lambda v: v, through_origin=True, settle=3.0, max_step=600
+    )
     for it in range(4):
         cfg = ctx.cfg.copy()
         cfg.i_mem_offset = search.codes
@@ -213,7 +197,9 @@ def step_drive(ctx: _Context) -> None:
 def _measurement_refractory(cfg: ChipConfig, seconds: float) -> None:
     scale = 2
     cfg.refractory_clock_scale = scale
-    cfg.refractory_counter = int(np.clip(np.rint(seconds * chip.REFRACTORY_CLOCK_BASE_HZ / 2**scale), 1, chip.REFRACTORY_COUNTER_MAX))
+    cfg.refractory_counter = int(
+        np.clip(np.rint(seconds * chip.REFRACTORY_CLOCK_BASE_HZ / 2**scale), 1, chip.REFRACTORY_COUNTER_MAX)
+    )
 
 
 def spiking_measurement_config(cfg: ChipConfig, drive_codes, refractory_s: float) -> ChipConfig:
@@ -230,10 +216,21 @@ def step_membrane(ctx: _Context) -> None:
     opt = ctx.opt
     t_reset, t_thr, t_tau = ctx.t("v_reset"), ctx.t("v_threshold"), ctx.t("tau_mem")
     slope = ctx.leak_slope
-    s_reset = ModelSearch(t_reset, _codes_from_leak_line(ctx, t_reset), slope_guess=slope, settle=0.3, max_step=300, prior_band=(0.5, 2.0))
-    s_thr = ModelSearch(t_thr, _codes_from_leak_line(ctx, t_thr), slope_guess=slope, settle=0.3, max_step=300, prior_band=(0.5, 2.0))
-    s_tau = ModelSearch(t_tau, np.full(N, int(ctx.cfg.i_bias_leak[0])), transform=_inv_sqrt, through_origin=True,
-                        settle=0.004 * t_tau, max_step=400, uniform_until=0.3)
+    s_reset = ModelSearch(
+        t_reset, _codes_from_leak_line(ctx, t_reset), slope_guess=slope, settle=0.3, max_step=300, prior_band=(0.5, 2.0)
+    )
+    s_thr = ModelSearch(
+        t_thr, _codes_from_leak_line(ctx, t_thr), slope_guess=slope, settle=0.3, max_step=300, prior_band=(0.5, 2.0)
+    )
+    s_tau = ModelSearch(
+        t_tau,
+        np.full(N, int(ctx.cfg.i_bias_leak[0])),
+        transform=_inv_sqrt,
+        through_origin=True,
+        settle=0.004 * t_tau,
+        max_step=400,
+        uniform_until=0.3,
+    )
     sel = ctx.selected
     for it in range(opt.max_iterations):
         ctx.cfg.v_reset = np.where(sel, s_reset.codes, ctx.cfg.v_reset)
@@ -241,7 +238,14 @@ def step_membrane(ctx: _Context) -> None:
         ctx.cfg.i_bias_leak = np.where(sel, s_tau.codes, ctx.cfg.i_bias_leak)
         cfg = spiking_measurement_config(ctx.cfg, ctx.aux["drive_codes"], opt.measurement_refractory_s)
         drive = M.measure_drive(ctx.session, cfg, n_trials=2, duration_s=opt.rest_duration_s, what="membrane.drive")
-        sp = M.measure_spiking(ctx.session, cfg, drive.mean, n_trials=opt.spiking_trials, duration_s=opt.spiking_duration_s, what="membrane")
+        sp = M.measure_spiking(
+            ctx.session,
+            cfg,
+            drive.mean,
+            n_trials=opt.spiking_trials,
+            duration_s=opt.spiking_duration_s,
+            what="membrane",
+        )
         if it == 0:
             ctx.before["tau_mem"] = sp.tau_mem.copy()
         # with tau_mem far off (few, fast charging samples) reset and threshold are measured
@@ -259,10 +263,17 @@ def step_membrane(ctx: _Context) -> None:
             s_thr.codes = np.where(silent, np.maximum(s_thr.codes - 60, 0), s_thr.codes)
         if it >= 1 and not np.any(sp.valid[sel]) and not np.any(np.isfinite(s_tau.best_values[sel])):
             common = max(set(sp.reasons[sel]), key=list(sp.reasons[sel]).count)
-            raise CalibrationError(f"membrane: no neuron gave a usable firing measurement in {it + 1} runs; most common reason: {common}")
-        log.info("calibration.membrane.iteration", iteration=it, valid=int(sp.valid[sel].sum()),
-                 v_reset=_summary(sp.v_reset, t_reset), v_threshold=_summary(sp.v_threshold, t_thr),
-                 tau_mem=_summary(sp.tau_mem, t_tau, relative=True))
+            raise CalibrationError(
+                f"membrane: no neuron gave a usable firing measurement in {it + 1} runs; most common reason: {common}"
+            )
+        log.info(
+            "calibration.membrane.iteration",
+            iteration=it,
+            valid=int(sp.valid[sel].sum()),
+            v_reset=_summary(sp.v_reset, t_reset),
+            v_threshold=_summary(sp.v_threshold, t_thr),
+            tau_mem=_summary(sp.tau_mem, t_tau, relative=True),
+        )
         if it >= 2 and np.all((s_reset.converged & s_thr.converged & s_tau.converged)[sel]):
             break
     for name, s in (("v_reset", s_reset), ("v_threshold", s_thr), ("i_bias_leak", s_tau)):
@@ -296,7 +307,9 @@ def _refractory_run(ctx: _Context, cfg_final: ChipConfig, what: str):
     ref = float(np.nanmax(ctx.t("refractory")))
     duration = max(3.3 * (ref + 2.5 * float(np.nanmax(ctx.t("tau_mem")))), 60e-6)
     drive = M.measure_drive(ctx.session, cfg, n_trials=2, duration_s=opt.rest_duration_s, what=what + ".drive")
-    return M.measure_spiking(ctx.session, cfg, drive.mean, n_trials=opt.spiking_trials, duration_s=duration, min_intervals=2, what=what)
+    return M.measure_spiking(
+        ctx.session, cfg, drive.mean, n_trials=opt.spiking_trials, duration_s=duration, min_intervals=2, what=what
+    )
 
 
 def step_refractory(ctx: _Context) -> None:
@@ -312,17 +325,26 @@ def step_refractory(ctx: _Context) -> None:
     off = sel & np.isfinite(sp.refractory) & (np.abs(sp.refractory / target - 1) > ctx.opt.tol_refractory)
     if off.any():
         fix = np.rint((target - sp.refractory) / period).astype(np.int64)
-        ctx.cfg.refractory_counter = np.where(off, np.clip(ctx.cfg.refractory_counter + fix, 1, chip.REFRACTORY_COUNTER_MAX), ctx.cfg.refractory_counter)
+        ctx.cfg.refractory_counter = np.where(
+            off, np.clip(ctx.cfg.refractory_counter + fix, 1, chip.REFRACTORY_COUNTER_MAX), ctx.cfg.refractory_counter
+        )
     ctx.measured["refractory"] = sp.refractory
     ctx.errors["refractory"] = sp.refractory_err
     ctx.refractory_checked = None if off.any() else sp  # reused by the final step when nothing changed
     ctx.note_reasons("refractory", np.where(sel, sp.reasons, ""))
-    log.info("calibration.refractory", clock_scale=scale.tolist(), corrected=int(off.sum()), **_summary(sp.refractory, target, relative=True))
+    log.info(
+        "calibration.refractory",
+        clock_scale=scale.tolist(),
+        corrected=int(off.sum()),
+        **_summary(sp.refractory, target, relative=True),
+    )
 
 
 # --- step 5: synapse ---------------------------------------------------------------------------
 def synapse_setup(target: CalibrationTarget, opt: CalibrationOptions) -> M.SynapseSetup:
-    gain = float(np.median(np.concatenate([target.per_neuron("weight_gain_exc"), target.per_neuron("weight_gain_inh")])))
+    gain = float(
+        np.median(np.concatenate([target.per_neuron("weight_gain_exc"), target.per_neuron("weight_gain_inh")]))
+    )
     w = int(np.clip(np.rint(opt.psp_current / gain / opt.psp_drivers), 1, chip.WEIGHT_MAX))
     return M.SynapseSetup(n_drivers=opt.psp_drivers, weight=w)
 
@@ -330,8 +352,18 @@ def synapse_setup(target: CalibrationTarget, opt: CalibrationOptions) -> M.Synap
 def _psp_measurement(ctx: _Context, cfg_base: ChipConfig, setup, tau_mem, latency, what, guess=None, trials=None):
     opt = ctx.opt
     cfg = M.psp_config(cfg_base, setup)
-    return M.measure_psp(ctx.session, cfg, setup, tau_mem, latency_s=latency, tau_syn_guess=guess, n_trials=trials or opt.psp_trials,
-                         n_bursts=opt.psp_bursts, interval_s=opt.psp_interval_s, what=what)
+    return M.measure_psp(
+        ctx.session,
+        cfg,
+        setup,
+        tau_mem,
+        latency_s=latency,
+        tau_syn_guess=guess,
+        n_trials=trials or opt.psp_trials,
+        n_bursts=opt.psp_bursts,
+        interval_s=opt.psp_interval_s,
+        what=what,
+    )
 
 
 def step_synapse(ctx: _Context) -> None:
@@ -352,21 +384,53 @@ def step_synapse(ctx: _Context) -> None:
         except CalibrationError as exc:
             log.warning("calibration.latency_unavailable", error=str(exc))
             return 0.0
-        log.info("calibration.latency", latency_ns=round(lat["latency_s"] * 1e9, 1), spread_ns=round(lat["err_s"] * 1e9, 1))
+        log.info(
+            "calibration.latency", latency_ns=round(lat["latency_s"] * 1e9, 1), spread_ns=round(lat["err_s"] * 1e9, 1)
+        )
         return lat["latency_s"]
 
     searches = {
-        ("exc", "tau"): ModelSearch(ctx.t("tau_syn_exc"), np.full(N, int(ctx.cfg.i_bias_synin_exc_tau[0])), transform=_inv_sqrt,
-                                    through_origin=True, settle=0.004 * ctx.t("tau_syn_exc"), max_step=400, uniform_until=0.3),
-        ("inh", "tau"): ModelSearch(ctx.t("tau_syn_inh"), np.full(N, int(ctx.cfg.i_bias_synin_inh_tau[0])), transform=_inv_sqrt,
-                                    through_origin=True, settle=0.004 * ctx.t("tau_syn_inh"), max_step=400, uniform_until=0.3),
-        ("exc", "gm"): ModelSearch(ctx.t("weight_gain_exc"), np.full(N, int(ctx.cfg.i_bias_synin_exc_gm[0])), through_origin=True,
-                                   settle=0.006 * ctx.t("weight_gain_exc"), max_step=500, uniform_until=0.3),
-        ("inh", "gm"): ModelSearch(ctx.t("weight_gain_inh"), np.full(N, int(ctx.cfg.i_bias_synin_inh_gm[0])), through_origin=True,
-                                   settle=0.006 * ctx.t("weight_gain_inh"), max_step=500, uniform_until=0.3),
+        ("exc", "tau"): ModelSearch(
+            ctx.t("tau_syn_exc"),
+            np.full(N, int(ctx.cfg.i_bias_synin_exc_tau[0])),
+            transform=_inv_sqrt,
+            through_origin=True,
+            settle=0.004 * ctx.t("tau_syn_exc"),
+            max_step=400,
+            uniform_until=0.3,
+        ),
+        ("inh", "tau"): ModelSearch(
+            ctx.t("tau_syn_inh"),
+            np.full(N, int(ctx.cfg.i_bias_synin_inh_tau[0])),
+            transform=_inv_sqrt,
+            through_origin=True,
+            settle=0.004 * ctx.t("tau_syn_inh"),
+            max_step=400,
+            uniform_until=0.3,
+        ),
+        ("exc", "gm"): ModelSearch(
+            ctx.t("weight_gain_exc"),
+            np.full(N, int(ctx.cfg.i_bias_synin_exc_gm[0])),
+            through_origin=True,
+            settle=0.006 * ctx.t("weight_gain_exc"),
+            max_step=500,
+            uniform_until=0.3,
+        ),
+        ("inh", "gm"): ModelSearch(
+            ctx.t("weight_gain_inh"),
+            np.full(N, int(ctx.cfg.i_bias_synin_inh_gm[0])),
+            through_origin=True,
+            settle=0.006 * ctx.t("weight_gain_inh"),
+            max_step=500,
+            uniform_until=0.3,
+        ),
     }
-    field = {("exc", "tau"): "i_bias_synin_exc_tau", ("inh", "tau"): "i_bias_synin_inh_tau",
-             ("exc", "gm"): "i_bias_synin_exc_gm", ("inh", "gm"): "i_bias_synin_inh_gm"}
+    field = {
+        ("exc", "tau"): "i_bias_synin_exc_tau",
+        ("inh", "tau"): "i_bias_synin_inh_tau",
+        ("exc", "gm"): "i_bias_synin_exc_gm",
+        ("inh", "gm"): "i_bias_synin_inh_gm",
+    }
     guess = None
     measured_latency = False
     for it in range(opt.max_iterations + 1):
@@ -381,7 +445,10 @@ def step_synapse(ctx: _Context) -> None:
             for sign in ("exc", "inh"):
                 ctx.before[f"tau_syn_{sign}"] = psp[sign].tau_syn.copy()
                 ctx.before[f"weight_gain_{sign}"] = psp[sign].gain.copy()
-        far = {sign: not (_nanmedian(np.abs(psp[sign].tau_syn / ctx.t(f"tau_syn_{sign}") - 1)[sel]) <= 0.3) for sign in ("exc", "inh")}
+        far = {
+            sign: not (_nanmedian(np.abs(psp[sign].tau_syn / ctx.t(f"tau_syn_{sign}") - 1)[sel]) <= 0.3)
+            for sign in ("exc", "inh")
+        }
         for (sign, kind), s in searches.items():
             p = psp[sign]
             if kind == "gm" and far[sign]:
@@ -390,9 +457,19 @@ def step_synapse(ctx: _Context) -> None:
             if kind == "gm":  # PSPs leaving the CADC range: halve the gain cell
                 sat = sel & np.array(["CADC range" in r for r in p.reasons])
                 s.codes = np.where(sat, s.codes // 2, s.codes)
-        log.info("calibration.synapse.iteration", iteration=it,
-                 **{f"{k}_{sign}": _summary(getattr(psp[sign], k), ctx.t(f"{'tau_syn' if k == 'tau_syn' else 'weight_gain'}_{sign}"), relative=True)
-                    for sign in ("exc", "inh") for k in ("tau_syn", "gain")})
+        log.info(
+            "calibration.synapse.iteration",
+            iteration=it,
+            **{
+                f"{k}_{sign}": _summary(
+                    getattr(psp[sign], k),
+                    ctx.t(f"{'tau_syn' if k == 'tau_syn' else 'weight_gain'}_{sign}"),
+                    relative=True,
+                )
+                for sign in ("exc", "inh")
+                for k in ("tau_syn", "gain")
+            },
+        )
         if it >= 1 and all(np.all(s.converged[sel]) for s in searches.values()):
             break
     for key, s in searches.items():
@@ -408,18 +485,35 @@ def step_synapse(ctx: _Context) -> None:
 
 
 # --- step 6: final -----------------------------------------------------------------------------
-def measure_all(ctx: _Context, cfg: ChipConfig, *, membrane=True, refractory=True, synapse=True, spiking_trials=None, psp_trials=None):
+def measure_all(
+    ctx: _Context,
+    cfg: ChipConfig,
+    *,
+    membrane=True,
+    refractory=True,
+    synapse=True,
+    spiking_trials=None,
+    psp_trials=None,
+):
     """Measure every parameter of configuration ``cfg`` (the calibrated one): returns
     (values, errors, reasons) dicts keyed by parameter."""
     opt = ctx.opt
     values, errors, reasons = {}, {}, {}
-    r = M.measure_rest(ctx.session, M.rest_config(cfg), n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="final.rest")
+    r = M.measure_rest(
+        ctx.session, M.rest_config(cfg), n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="final.rest"
+    )
     values["v_leak"], errors["v_leak"], reasons["v_leak"] = r.mean, r.sem, r.reasons
     if membrane:
         mcfg = spiking_measurement_config(cfg, ctx.aux["drive_codes"], opt.measurement_refractory_s)
         drive = M.measure_drive(ctx.session, mcfg, n_trials=2, duration_s=opt.rest_duration_s, what="final.drive")
-        sp = M.measure_spiking(ctx.session, mcfg, drive.mean, n_trials=spiking_trials or opt.final_spiking_trials,
-                               duration_s=opt.spiking_duration_s, what="final.membrane")
+        sp = M.measure_spiking(
+            ctx.session,
+            mcfg,
+            drive.mean,
+            n_trials=spiking_trials or opt.final_spiking_trials,
+            duration_s=opt.spiking_duration_s,
+            what="final.membrane",
+        )
         for k, e in (("v_reset", sp.v_reset_err), ("v_threshold", None), ("tau_mem", sp.tau_mem_err)):
             values[k] = getattr(sp, k)
             errors[k] = e if e is not None else np.full(N, np.nan)
@@ -431,11 +525,21 @@ def measure_all(ctx: _Context, cfg: ChipConfig, *, membrane=True, refractory=Tru
         setup = M.SynapseSetup(n_drivers=opt.psp_drivers, weight=int(ctx.aux["psp_weight"]))
         tau_mem = values.get("tau_mem", ctx.measured.get("tau_mem"))
         guess = {sign: ctx.t(f"tau_syn_{sign}") for sign in ("exc", "inh")}
-        psp = _psp_measurement(ctx, cfg, setup, tau_mem, float(ctx.aux["input_latency_s"]), "final.synapse", guess, trials=psp_trials)
+        psp = _psp_measurement(
+            ctx, cfg, setup, tau_mem, float(ctx.aux["input_latency_s"]), "final.synapse", guess, trials=psp_trials
+        )
         for sign in ("exc", "inh"):
             p = psp[sign]
-            values[f"tau_syn_{sign}"], errors[f"tau_syn_{sign}"], reasons[f"tau_syn_{sign}"] = p.tau_syn, p.tau_syn_err, p.reasons
-            values[f"weight_gain_{sign}"], errors[f"weight_gain_{sign}"], reasons[f"weight_gain_{sign}"] = p.gain, p.gain_err, p.reasons
+            values[f"tau_syn_{sign}"], errors[f"tau_syn_{sign}"], reasons[f"tau_syn_{sign}"] = (
+                p.tau_syn,
+                p.tau_syn_err,
+                p.reasons,
+            )
+            values[f"weight_gain_{sign}"], errors[f"weight_gain_{sign}"], reasons[f"weight_gain_{sign}"] = (
+                p.gain,
+                p.gain_err,
+                p.reasons,
+            )
     return values, errors, reasons
 
 
@@ -447,17 +551,29 @@ def step_final(ctx: _Context) -> None:
     ctx.cfg.i_mem_offset = np.where(sel, 0, ctx.cfg.i_mem_offset)
     target = ctx.t("v_leak")
     for _ in range(2):
-        r = M.measure_rest(ctx.session, M.rest_config(ctx.cfg), n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="final.leak")
+        r = M.measure_rest(
+            ctx.session,
+            M.rest_config(ctx.cfg),
+            n_trials=opt.rest_trials,
+            duration_s=opt.rest_duration_s,
+            what="final.leak",
+        )
         res = r.mean - target
         move = sel & np.isfinite(res) & (np.abs(res) > 0.5) & (ctx.leak_slope > 0)
         if not move.any():
             break
         step = np.rint(-res / ctx.leak_slope)
-        ctx.cfg.v_leak = np.where(move, np.clip(ctx.cfg.v_leak + np.nan_to_num(step), 0, chip.CAPMEM_MAX), ctx.cfg.v_leak)
+        ctx.cfg.v_leak = np.where(
+            move, np.clip(ctx.cfg.v_leak + np.nan_to_num(step), 0, chip.CAPMEM_MAX), ctx.cfg.v_leak
+        )
     checked = getattr(ctx, "refractory_checked", None)
     values, errors, reasons = measure_all(ctx, ctx.cfg, refractory=checked is None, psp_trials=opt.final_psp_trials)
     if checked is not None:
-        values["refractory"], errors["refractory"], reasons["refractory"] = checked.refractory, checked.refractory_err, checked.reasons
+        values["refractory"], errors["refractory"], reasons["refractory"] = (
+            checked.refractory,
+            checked.refractory_err,
+            checked.reasons,
+        )
     ctx.measured.update(values)
     ctx.errors.update(errors)
     for k, r in reasons.items():
@@ -465,16 +581,31 @@ def step_final(ctx: _Context) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-STEPS = (("leak", step_leak), ("drive", step_drive), ("membrane", step_membrane), ("refractory", step_refractory),
-         ("synapse", step_synapse), ("final", step_final))
+STEPS = (
+    ("leak", step_leak),
+    ("drive", step_drive),
+    ("membrane", step_membrane),
+    ("refractory", step_refractory),
+    ("synapse", step_synapse),
+    ("final", step_final),
+)
 
 
 def _judge(ctx: _Context) -> dict:
     """Per-parameter success masks from the final measurement and the tolerances."""
     opt = ctx.opt
     success = {}
-    for p in ("v_leak", "v_reset", "v_threshold", "tau_mem", "tau_syn_exc", "tau_syn_inh", "refractory",
-              "weight_gain_exc", "weight_gain_inh"):
+    for p in (
+        "v_leak",
+        "v_reset",
+        "v_threshold",
+        "tau_mem",
+        "tau_syn_exc",
+        "tau_syn_inh",
+        "refractory",
+        "weight_gain_exc",
+        "weight_gain_inh",
+    ):
         v = ctx.measured.get(p, np.full(N, np.nan))
         t = ctx.t(p)
         sem = np.nan_to_num(ctx.errors.get(p, np.zeros(N)), nan=0.0)
@@ -489,7 +620,11 @@ def _judge(ctx: _Context) -> dict:
         ok = np.isfinite(v) & (err <= bound)
         success[p] = ok & ctx.selected
         for i in np.flatnonzero(ctx.selected & ~ok & np.isfinite(v)):
-            ctx.fail(p, np.arange(N) == i, f"measured {v[i]:.4g} vs target {t[i]:.4g}: off by more than {tol:g} {unit} (out of reach or not converged)")
+            ctx.fail(
+                p,
+                np.arange(N) == i,
+                f"measured {v[i]:.4g} vs target {t[i]:.4g}: off by more than {tol:g} {unit} (out of reach or not converged)",
+            )
         ctx.fail(p, ctx.selected & ~np.isfinite(v), "measurement failed")
         ctx.fail(p, ~ctx.selected, "not calibrated (not in `neurons`)")
     return success
@@ -498,7 +633,9 @@ def _judge(ctx: _Context) -> dict:
 def _combine_reasons(ctx: _Context, success: dict) -> np.ndarray:
     out = np.full(N, "", dtype=object)
     for i in range(N):
-        parts = [f"{p}: {ctx.reasons[p][i]}" for p in success if not success[p][i] and p in ctx.reasons and ctx.reasons[p][i]]
+        parts = [
+            f"{p}: {ctx.reasons[p][i]}" for p in success if not success[p][i] and p in ctx.reasons and ctx.reasons[p][i]
+        ]
         out[i] = "; ".join(parts)
     return out
 
@@ -558,7 +695,7 @@ def calibrate(
             return hit
     start = time.perf_counter()
     ctx = _Context(session, target, base, sel, options)
-    bar = _Progress(progress, len(STEPS))
+    bar = Progress(len(STEPS), "calibrate", enabled=progress, every=1 / len(STEPS), unit="step", leave=True)
     try:
         for name, fn in STEPS:
             t0 = time.perf_counter()
@@ -566,7 +703,7 @@ def calibrate(
             fn(ctx)
             figures = {"runs": session.runs - runs0, "wall_s": round(time.perf_counter() - t0, 2)}
             log.info("calibration.step", step=name, **figures)
-            bar.step(name, **figures)
+            bar.update(1, step=name, **figures)
     finally:
         bar.close()
     success = _judge(ctx)
@@ -584,15 +721,22 @@ def calibrate(
         target=target,
         chip_id=session.chip_id,
         software_version=hil.__version__,
-        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         wall_time_s=wall,
         figures=figures,
         aux={k: np.asarray(v) for k, v in ctx.aux.items()},
         neurons=np.flatnonzero(sel),
     )
     n_ok = int(result.success_mask.sum())
-    log.info("calibration.done", chip_id=session.chip_id, id=result.id, success=n_ok, selected=int(sel.sum()),
-             wall_s=round(wall, 2), **{k: v for k, v in figures.items() if k in ("device_runs", "chip_time_s", "bytes_sent", "bytes_received")})
+    log.info(
+        "calibration.done",
+        chip_id=session.chip_id,
+        id=result.id,
+        success=n_ok,
+        selected=int(sel.sum()),
+        wall_s=round(wall, 2),
+        **{k: v for k, v in figures.items() if k in ("device_runs", "chip_time_s", "bytes_sent", "bytes_received")},
+    )
     if n_ok == 0:
         raise CalibrationError(
             f"calibration of chip {session.chip_id} failed for every neuron; first reasons: {sorted(set(r for r in reasons if r))[:3]}"

@@ -16,9 +16,10 @@ parameters (``increasing``) and is detected from the data by the model-based sea
 
 Every search returns a :class:`SearchResult` with a success flag and a reason per neuron.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 import numpy as np
@@ -58,7 +59,9 @@ def _judge(codes, values, target, tolerance, low, high, increasing):
     for i in np.flatnonzero(beyond):
         reasons[i] = f"target {target[i]:.4g} out of reach: {values[i]:.4g} at code {codes[i]} (range end)"
     for i in np.flatnonzero(bad & ~beyond):
-        reasons[i] = f"did not converge: {values[i]:.4g} at code {codes[i]}, target {target[i]:.4g} +- {tolerance[i]:.3g}"
+        reasons[i] = (
+            f"did not converge: {values[i]:.4g} at code {codes[i]}, target {target[i]:.4g} +- {tolerance[i]:.3g}"
+        )
     return success, reasons
 
 
@@ -120,7 +123,9 @@ def binary_search(
 
 def noisy_binary_search(measure, target, *, n: int, noise: int = 8, rng=None, **kwargs) -> SearchResult:
     """:func:`binary_search` with random offsets on the test codes (see there)."""
-    return binary_search(measure, target, n=n, noise=noise, rng=rng if rng is not None else np.random.default_rng(0), **kwargs)
+    return binary_search(
+        measure, target, n=n, noise=noise, rng=rng if rng is not None else np.random.default_rng(0), **kwargs
+    )
 
 
 def fit_lines(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None):
@@ -205,7 +210,9 @@ class ModelSearch:
         self.min_span = min_span  # relative span in transformed units needed to re-estimate a known slope
         self.bracket_margin = 10.0 * self.settle if bracket_margin is None else _as_array(bracket_margin, self.n)
         self.codes = np.clip(codes, self.low, self.high)
-        self.probes = [np.clip(np.broadcast_to(np.asarray(p, np.int64), (self.n,)), self.low, self.high) for p in probes]
+        self.probes = [
+            np.clip(np.broadcast_to(np.asarray(p, np.int64), (self.n,)), self.low, self.high) for p in probes
+        ]
         self.xs: list[np.ndarray] = []
         self.ys: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
@@ -348,7 +355,9 @@ class ModelSearch:
                 reasons[i] = "transfer function flat or unmeasurable"
             return SearchResult(codes.astype(np.int64), values, success, reasons, len(self.xs))
         increasing = np.where(np.isfinite(self.slope), self.slope > 0, True)
-        success, reasons = _judge(self.best_codes, self.best_values, self.target_value, tolerance, self.low, self.high, increasing)
+        success, reasons = _judge(
+            self.best_codes, self.best_values, self.target_value, tolerance, self.low, self.high, increasing
+        )
         flat = ~np.isfinite(self.slope)
         for i in np.flatnonzero(~success & flat & (reasons == "")):
             reasons[i] = "transfer function flat or unmeasurable"

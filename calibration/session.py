@@ -4,6 +4,7 @@ Counts device runs, trials, requested chip time and link bytes, and logs one str
 event per run (debug level) with its figures. Every device access of the calibration goes
 through ``Session.run`` so the totals are complete.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,9 @@ class Session:
     def chip_id(self) -> str:
         return self.info.chip_id
 
-    def run(self, config: hil.ChipConfig, stimulus: hil.Stimulus, recording: hil.Recording, *, what: str = "") -> hil.Measurement:
+    def run(
+        self, config: hil.ChipConfig, stimulus: hil.Stimulus, recording: hil.Recording, *, what: str = ""
+    ) -> hil.Measurement:
         start = time.perf_counter()
         h = config.content_hash()
         if h != self._last_hash:
@@ -58,8 +61,14 @@ class Session:
         self.events_dropped += int(hl.events_dropped_input)
         self.spikes_dropped += int(hl.spikes_dropped_output)
         self.wall_s += wall
-        log.debug("calibration.run", what=what, trials=stimulus.n_trials, chip_time_s=round(stimulus.total_duration_s(), 6),
-                  spikes=int(m.spikes.size), wall_s=round(wall, 4))
+        log.debug(
+            "calibration.run",
+            what=what,
+            trials=stimulus.n_trials,
+            chip_time_s=round(stimulus.total_duration_s(), 6),
+            spikes=int(m.spikes.size),
+            wall_s=round(wall, 4),
+        )
         if hl.events_dropped_input:
             log.warning("calibration.events_dropped", what=what, dropped=int(hl.events_dropped_input))
         return m

@@ -4,6 +4,7 @@ Potentials in CADC LSB, times in seconds, synaptic gains in CADC LSB of synaptic
 jump per weight LSB (the jump ``I += w * gain`` of ``tau_mem dV/dt = -(V - v_leak) + I``).
 Each field is a scalar (all neurons alike) or a (512,) array (one value per neuron).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,9 +34,15 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 UNITS = {
-    "v_leak": "LSB", "v_reset": "LSB", "v_threshold": "LSB",
-    "tau_mem": "s", "tau_syn_exc": "s", "tau_syn_inh": "s", "refractory": "s",
-    "weight_gain_exc": "LSB/w", "weight_gain_inh": "LSB/w",
+    "v_leak": "LSB",
+    "v_reset": "LSB",
+    "v_threshold": "LSB",
+    "tau_mem": "s",
+    "tau_syn_exc": "s",
+    "tau_syn_inh": "s",
+    "refractory": "s",
+    "weight_gain_exc": "LSB/w",
+    "weight_gain_inh": "LSB/w",
 }
 
 PARAMETERS = tuple(RANGES)
@@ -49,14 +56,20 @@ def _value(name):
         if arr.ndim == 0:
             v = float(arr)
             if not np.isfinite(v) or not low <= v <= high:
-                raise ConfigError(f"CalibrationTarget.{name} = {v!r} is out of range; allowed: {low:g}..{high:g} {UNITS[name]}")
+                raise ConfigError(
+                    f"CalibrationTarget.{name} = {v!r} is out of range; allowed: {low:g}..{high:g} {UNITS[name]}"
+                )
             return v
         if arr.shape != (chip.N_NEURONS,):
-            raise ConfigError(f"CalibrationTarget.{name}: shape {arr.shape}; expected a scalar or ({chip.N_NEURONS},) per-neuron array")
+            raise ConfigError(
+                f"CalibrationTarget.{name}: shape {arr.shape}; expected a scalar or ({chip.N_NEURONS},) per-neuron array"
+            )
         bad = ~np.isfinite(arr) | (arr < low) | (arr > high)
         if np.any(bad):
             i = int(np.argmax(bad))
-            raise ConfigError(f"CalibrationTarget.{name}[{i}] = {arr[i]!r} is out of range; allowed: {low:g}..{high:g} {UNITS[name]}")
+            raise ConfigError(
+                f"CalibrationTarget.{name}[{i}] = {arr[i]!r} is out of range; allowed: {low:g}..{high:g} {UNITS[name]}"
+            )
         arr = arr.copy()
         arr.setflags(write=False)
         return arr
@@ -100,7 +113,9 @@ class CalibrationTarget:
             )
         dist = np.asarray(self.v_threshold) - np.asarray(self.v_reset)
         if np.any(dist < 5.0):
-            raise ConfigError(f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB (reset below threshold)")
+            raise ConfigError(
+                f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB (reset below threshold)"
+            )
 
     def per_neuron(self, name: str) -> np.ndarray:
         """(512,) float64 values of parameter ``name``."""
@@ -117,10 +132,12 @@ class CalibrationTarget:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CalibrationTarget":
+    def from_dict(cls, data: dict) -> CalibrationTarget:
         unknown = set(data) - set(PARAMETERS)
         if unknown:
-            raise ConfigError(f"CalibrationTarget: unknown parameter(s) {sorted(unknown)}; known: {', '.join(PARAMETERS)}")
+            raise ConfigError(
+                f"CalibrationTarget: unknown parameter(s) {sorted(unknown)}; known: {', '.join(PARAMETERS)}"
+            )
         return cls(**{k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in data.items()})
 
     def key(self) -> str:

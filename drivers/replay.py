@@ -5,6 +5,7 @@ configuration, same encoder) and compares it byte for byte with the next recorde
 request; on a match it returns the recorded reply, otherwise ``ProtocolError`` names the
 request number, the operation and the first differing byte.
 """
+
 from __future__ import annotations
 
 import attrs
@@ -40,7 +41,9 @@ class ReplayDevice(DeviceBase):
         self._device_config = target
 
     def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
-        reply = self._exchange("run", run_message(stimulus, recording, self._hello.limits, self._where()), wire.RunReply)
+        reply = self._exchange(
+            "run", run_message(stimulus, recording, self._hello.limits, self._where()), wire.RunReply
+        )
         m = reply.measurement
         prov = attrs.evolve(m.provenance, driver=f"replay:{m.provenance.driver}") if m.provenance is not None else None
         log.info("run", path=self.path, trials=stimulus.n_trials, spikes=int(m.spikes.size))
@@ -65,17 +68,26 @@ class ReplayDevice(DeviceBase):
     def _pop(self, kind: int, request, op: str) -> wire.Record:
         index = self._next
         if index >= len(self._records):
-            raise hil.ProtocolError(f"{self._where()}: {op} is request {index // 2} but the recording ends after {len(self._records) // 2} requests")
+            raise hil.ProtocolError(
+                f"{self._where()}: {op} is request {index // 2} but the recording ends after {len(self._records) // 2} requests"
+            )
         record = self._records[index]
         self._next += 1
         if record.kind != kind:
-            raise hil.ProtocolError(f"{self._where()}: record {index} is of kind {record.kind}, expected {kind}; the file is out of order")
+            raise hil.ProtocolError(
+                f"{self._where()}: record {index} is of kind {record.kind}, expected {kind}; the file is out of order"
+            )
         if request is not None:
             msg_type, payload = request
             if record.type != msg_type:
-                raise hil.ProtocolError(f"{self._where()}: request {index // 2} is {_name(msg_type)}, the recording has {_name(record.type)} there")
+                raise hil.ProtocolError(
+                    f"{self._where()}: request {index // 2} is {_name(msg_type)}, the recording has {_name(record.type)} there"
+                )
             if record.payload != payload:
-                at = next((i for i, (a, b) in enumerate(zip(record.payload, payload)) if a != b), min(len(payload), len(record.payload)))
+                at = next(
+                    (i for i, (a, b) in enumerate(zip(record.payload, payload)) if a != b),
+                    min(len(payload), len(record.payload)),
+                )
                 raise hil.ProtocolError(
                     f"{self._where()}: request {index // 2} ({op}) differs from the recording at payload byte {at} "
                     f"(recorded {len(record.payload)} bytes, now {len(payload)} bytes); replay needs the same calls with the same arguments"

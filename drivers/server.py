@@ -13,6 +13,7 @@ the mirror, checked against the host's expected hash, then the whole configurati
 handed to ``device.configure``. A device reset (its ``boot_id`` changes) invalidates the
 session until the host says ``HELLO`` again.
 """
+
 from __future__ import annotations
 
 import os
@@ -109,9 +110,19 @@ def error_reply(code: ErrorCode, message: str, error_class: str = "") -> tuple[i
 class Server:
     """Serves ``device`` over TCP (default) or a pseudo-terminal (``pty=True``)."""
 
-    def __init__(self, device: hil.Device, *, host: str = "127.0.0.1", port: int = 0, pty: bool = False,
-                 chunk_size: int = 1 << 18, window: int = 8, ack_timeout: float = 0.5, cache_size: int = 4,
-                 limits: wire.Limits = wire.LIMITS):
+    def __init__(
+        self,
+        device: hil.Device,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pty: bool = False,
+        chunk_size: int = 1 << 18,
+        window: int = 8,
+        ack_timeout: float = 0.5,
+        cache_size: int = 4,
+        limits: wire.Limits = wire.LIMITS,
+    ):
         self.device = device
         self.chunk_size, self.window, self.ack_timeout, self.limits = chunk_size, window, ack_timeout, limits
         self.cache_size = cache_size
@@ -139,7 +150,7 @@ class Server:
             self.address = f"socket://{bound_host}:{bound_port}"
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "Server":
+    def start(self) -> Server:
         """Serve from a background thread; returns self."""
         self._thread = threading.Thread(target=self.serve_forever, name="hil-server", daemon=True)
         self._thread.start()
@@ -154,7 +165,7 @@ class Server:
             while not self._stop.is_set():
                 try:
                     conn, peer = self._listener.accept()
-                except (TimeoutError, socket.timeout):
+                except TimeoutError:
                     continue
                 except OSError:
                     break
@@ -200,7 +211,9 @@ class Server:
             log.info("busy", refused=peer, serving=self._client_peer)
             return
         self._client_peer = peer
-        self._client = threading.Thread(target=self._session_closing, args=(conn, peer), name="hil-session", daemon=True)
+        self._client = threading.Thread(
+            target=self._session_closing, args=(conn, peer), name="hil-session", daemon=True
+        )
         self._client.start()
 
     def _session_closing(self, conn: socket.socket, peer: str) -> None:
@@ -211,7 +224,9 @@ class Server:
 
     # --- one client --------------------------------------------------------------------------
     def _session(self, stream, peer: str) -> None:
-        ch = wire.Channel(stream, chunk_size=self.chunk_size, window=self.window, ack_timeout=self.ack_timeout, limits=self.limits)
+        ch = wire.Channel(
+            stream, chunk_size=self.chunk_size, window=self.window, ack_timeout=self.ack_timeout, limits=self.limits
+        )
         ch.on_fault = lambda fault: self._answer_fault(ch, fault)
         assembly: wire.Assembly | None = None
         log.info("session", peer=peer)
@@ -280,7 +295,10 @@ class Server:
             if isinstance(msg, wire.Hello):
                 return self._hello(ch, msg)
             if self.session_boot != self.boot_id:
-                return error_reply(ErrorCode.RESET, f"no session for boot id {self.boot_id}: the device was reset or no HELLO was sent; send HELLO, then the whole configuration")
+                return error_reply(
+                    ErrorCode.RESET,
+                    f"no session for boot id {self.boot_id}: the device was reset or no HELLO was sent; send HELLO, then the whole configuration",
+                )
             if isinstance(msg, wire.Configure):
                 return self._configure(ch, seq, msg)
             if isinstance(msg, wire.Run):
@@ -311,7 +329,10 @@ class Server:
 
     def _hello(self, ch: wire.Channel, msg: wire.Hello) -> tuple[int, list]:
         if msg.version != hil.PROTOCOL_VERSION:
-            return error_reply(ErrorCode.VERSION, f"host speaks protocol version {msg.version}; this device speaks {hil.PROTOCOL_VERSION}")
+            return error_reply(
+                ErrorCode.VERSION,
+                f"host speaks protocol version {msg.version}; this device speaks {hil.PROTOCOL_VERSION}",
+            )
         if msg.session != self.session:
             self.cache.clear()
             self.session = msg.session
@@ -320,10 +341,18 @@ class Server:
         ch.window = max(1, min(self.window, msg.window))
         self._keepalive = max(msg.keepalive_ms, 10) / 1000
         info = self._call(self.device.info)
-        return wire.encode_message(wire.HelloReply(
-            hil.PROTOCOL_VERSION, self.boot_id, ch.chunk_size, ch.window, info.limits, info.chip_id, info.driver,
-            self.mirror.content_hash(),
-        ))
+        return wire.encode_message(
+            wire.HelloReply(
+                hil.PROTOCOL_VERSION,
+                self.boot_id,
+                ch.chunk_size,
+                ch.window,
+                info.limits,
+                info.chip_id,
+                info.driver,
+                self.mirror.content_hash(),
+            )
+        )
 
     def _configure(self, ch, seq, msg: wire.Configure) -> tuple[int, list]:
         new = self.mirror.copy()
@@ -331,7 +360,10 @@ class Server:
             new.set_block(key, arrays)
         digest = new.content_hash()
         if digest != msg.expected_hash:
-            return error_reply(ErrorCode.CONFIG_MISMATCH, f"configuration after {len(msg.blocks)} blocks has hash {digest[:16]}, host expected {msg.expected_hash[:16]}; send every block")
+            return error_reply(
+                ErrorCode.CONFIG_MISMATCH,
+                f"configuration after {len(msg.blocks)} blocks has hash {digest[:16]}, host expected {msg.expected_hash[:16]}; send every block",
+            )
         self._call(self.device.configure, new, ch=ch, seq=seq)
         self.mirror = new
         return wire.encode_message(wire.ConfigureReply(digest))
@@ -340,7 +372,10 @@ class Server:
         m = self._call(self.device.run, msg.stimulus, msg.recording, ch=ch, seq=seq)
         if self._call(self.device.info).boot_id != self.boot_id:
             self._check_boot()
-            return error_reply(ErrorCode.RESET, f"the device was reset during the run (boot id now {self.boot_id}); send HELLO, the configuration, and the run again")
+            return error_reply(
+                ErrorCode.RESET,
+                f"the device was reset during the run (boot id now {self.boot_id}); send HELLO, the configuration, and the run again",
+            )
         link = Health(link_errors=ch.faults - faults_before)
         return wire.encode_message(wire.RunReply(attrs.evolve(m, health=m.health + link)))
 

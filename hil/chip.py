@@ -3,6 +3,7 @@
 Every validation in the project uses these names. Potentials are in CADC LSB (the
 calibration's unit), times in seconds unless a name says ``_TICKS``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -102,7 +103,9 @@ def seconds_to_ticks(seconds) -> np.ndarray:
     """Seconds -> nearest 8 ns FPGA tick (uint64). Raises ``ValueError`` for negative or non-finite input."""
     arr = np.asarray(seconds, dtype=np.float64)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"seconds_to_ticks: times must be finite and >= 0, got {arr[~np.isfinite(arr) | (arr < 0)][:3]}")
+        raise ValueError(
+            f"seconds_to_ticks: times must be finite and >= 0, got {arr[~np.isfinite(arr) | (arr < 0)][:3]}"
+        )
     return np.rint(arr / TICK_S).astype(np.uint64)
 
 

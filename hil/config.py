@@ -6,10 +6,12 @@ shape, dtype and value range taken from :mod:`hil.chip`. Drivers exchange it in 
 (weights and labels of one row of one hemisphere), the row modes, the crossbar.
 ``diff`` lists the blocks that differ, which is what a driver must send.
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,30 +41,68 @@ _XBAR = (chip.CROSSBAR_INPUTS, chip.CROSSBAR_OUTPUTS)
 _ARRAY = (chip.N_HEMISPHERES, chip.SYNAPSE_ROWS, chip.SYNAPSE_COLUMNS)
 
 FIELDS: dict[str, FieldSpec] = {
-    **{name: _neuron(f"CapMem cell {name} per neuron (0..{chip.CAPMEM_MAX})") for name in chip.NEURON_CAPMEM_PARAMETERS},
-    "syn_i_bias_dac": FieldSpec((chip.N_QUADRANTS,), np.dtype(np.uint16), 0, chip.CAPMEM_MAX, "synapse DAC bias per quadrant: scales all weights"),
+    **{
+        name: _neuron(f"CapMem cell {name} per neuron (0..{chip.CAPMEM_MAX})") for name in chip.NEURON_CAPMEM_PARAMETERS
+    },
+    "syn_i_bias_dac": FieldSpec(
+        (chip.N_QUADRANTS,),
+        np.dtype(np.uint16),
+        0,
+        chip.CAPMEM_MAX,
+        "synapse DAC bias per quadrant: scales all weights",
+    ),
     "enable_spike_out": _switch("neuron sends its spikes to the crossbar and the host"),
     "enable_synin_exc": _switch("excitatory synaptic input connected"),
     "enable_synin_inh": _switch("inhibitory synaptic input connected"),
     "enable_readout": _switch("neuron connected to the MADC readout multiplexer"),
     "refractory_counter": _neuron("refractory counter reload value", chip.REFRACTORY_COUNTER_MAX, np.uint8),
-    "refractory_clock_scale": FieldSpec((chip.N_QUADRANTS,), np.dtype(np.uint8), 0, chip.REFRACTORY_CLOCK_SCALE_MAX, "refractory clock divider 2**scale per quadrant"),
-    "neuron_label": _neuron("16-bit event label a neuron sends (channel, row-select, synapse label)", chip.EVENT_LABEL_MAX),
-    "synapse_weights": FieldSpec(_ARRAY, np.dtype(np.uint8), 0, chip.WEIGHT_MAX, "6-bit weight per synapse [hemisphere, row, column]"),
-    "synapse_labels": FieldSpec(_ARRAY, np.dtype(np.uint8), 0, chip.SYNAPSE_LABEL_MAX, "6-bit label per synapse [hemisphere, row, column]"),
-    "row_modes": FieldSpec((chip.N_HEMISPHERES, chip.SYNAPSE_ROWS), np.dtype(np.uint8), 0, 2, "row sign: 0 disabled, 1 excitatory, 2 inhibitory"),
+    "refractory_clock_scale": FieldSpec(
+        (chip.N_QUADRANTS,),
+        np.dtype(np.uint8),
+        0,
+        chip.REFRACTORY_CLOCK_SCALE_MAX,
+        "refractory clock divider 2**scale per quadrant",
+    ),
+    "neuron_label": _neuron(
+        "16-bit event label a neuron sends (channel, row-select, synapse label)", chip.EVENT_LABEL_MAX
+    ),
+    "synapse_weights": FieldSpec(
+        _ARRAY, np.dtype(np.uint8), 0, chip.WEIGHT_MAX, "6-bit weight per synapse [hemisphere, row, column]"
+    ),
+    "synapse_labels": FieldSpec(
+        _ARRAY, np.dtype(np.uint8), 0, chip.SYNAPSE_LABEL_MAX, "6-bit label per synapse [hemisphere, row, column]"
+    ),
+    "row_modes": FieldSpec(
+        (chip.N_HEMISPHERES, chip.SYNAPSE_ROWS),
+        np.dtype(np.uint8),
+        0,
+        2,
+        "row sign: 0 disabled, 1 excitatory, 2 inhibitory",
+    ),
     "crossbar_enable": FieldSpec(_XBAR, np.dtype(bool), 0, 1, "crossbar node enabled [input, output]"),
-    "crossbar_mask": FieldSpec(_XBAR, np.dtype(np.uint16), 0, chip.EVENT_LABEL_MAX, "node passes an event if label & mask == target"),
+    "crossbar_mask": FieldSpec(
+        _XBAR, np.dtype(np.uint16), 0, chip.EVENT_LABEL_MAX, "node passes an event if label & mask == target"
+    ),
     "crossbar_target": FieldSpec(_XBAR, np.dtype(np.uint16), 0, chip.EVENT_LABEL_MAX, "see crossbar_mask"),
 }
 
 # Defaults: a mid-range, untuned neuron; every synapse off; no routing.
 _DEFAULTS = {
-    "v_leak": 400, "v_reset": 300, "v_threshold": 600, "i_bias_leak": 300,
-    "i_bias_synin_exc_tau": 400, "i_bias_synin_inh_tau": 400,
-    "i_bias_synin_exc_gm": 300, "i_bias_synin_inh_gm": 300, "i_mem_offset": 0,
-    "syn_i_bias_dac": 600, "enable_spike_out": True, "enable_synin_exc": True,
-    "enable_synin_inh": True, "refractory_counter": 20, "refractory_clock_scale": 2,
+    "v_leak": 400,
+    "v_reset": 300,
+    "v_threshold": 600,
+    "i_bias_leak": 300,
+    "i_bias_synin_exc_tau": 400,
+    "i_bias_synin_inh_tau": 400,
+    "i_bias_synin_exc_gm": 300,
+    "i_bias_synin_inh_gm": 300,
+    "i_mem_offset": 0,
+    "syn_i_bias_dac": 600,
+    "enable_spike_out": True,
+    "enable_synin_exc": True,
+    "enable_synin_inh": True,
+    "refractory_counter": 20,
+    "refractory_clock_scale": 2,
 }
 
 _PER_NEURON_BLOCK_FIELDS = tuple(n for n, s in FIELDS.items() if s.shape == (chip.N_NEURONS,))
@@ -125,7 +165,7 @@ class ChipConfig:
     def __repr__(self):
         return f"ChipConfig(hash={self.content_hash()[:12]})"
 
-    def copy(self) -> "ChipConfig":
+    def copy(self) -> ChipConfig:
         return ChipConfig(**{n: a.copy() for n, a in self._arrays.items()})
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -133,7 +173,7 @@ class ChipConfig:
         return dict(self._arrays)
 
     # --- validation and identity -----------------------------------------------------------
-    def validate(self) -> "ChipConfig":
+    def validate(self) -> ChipConfig:
         """Check every field's shape, dtype and range; raise ``ConfigError`` naming the first bad entry."""
         for name, spec in FIELDS.items():
             _check(name, spec, self._arrays[name])
@@ -185,7 +225,7 @@ class ChipConfig:
             _check_values(name, spec, value)
             target[name][...] = value
 
-    def diff(self, other: "ChipConfig") -> list[BlockKey]:
+    def diff(self, other: ChipConfig) -> list[BlockKey]:
         """Blocks in which ``other`` differs from ``self`` (what to send to turn ``self`` into ``other``)."""
         changed = []
         a, b = self._arrays, other._arrays
@@ -196,7 +236,9 @@ class ChipConfig:
             changed.append(BlockKey("row_modes"))
         if any(not np.array_equal(a[n], b[n]) for n in ("crossbar_enable", "crossbar_mask", "crossbar_target")):
             changed.append(BlockKey("crossbar"))
-        rows = np.any(a["synapse_weights"] != b["synapse_weights"], axis=2) | np.any(a["synapse_labels"] != b["synapse_labels"], axis=2)
+        rows = np.any(a["synapse_weights"] != b["synapse_weights"], axis=2) | np.any(
+            a["synapse_labels"] != b["synapse_labels"], axis=2
+        )
         for h, r in zip(*np.nonzero(rows)):
             changed.append(BlockKey("synapse_row", hemisphere=int(h), row=int(r)))
         return changed
@@ -207,11 +249,13 @@ class ChipConfig:
         np.savez_compressed(path, __schema__=np.array(CONFIG_SCHEMA_VERSION), **self._arrays)
 
     @classmethod
-    def load(cls, path) -> "ChipConfig":
+    def load(cls, path) -> ChipConfig:
         with np.load(path, allow_pickle=False) as data:
             version = int(data["__schema__"]) if "__schema__" in data else None
             if version != CONFIG_SCHEMA_VERSION:
-                raise ConfigError(f"{path}: config schema version {version!r}; this software reads {CONFIG_SCHEMA_VERSION}")
+                raise ConfigError(
+                    f"{path}: config schema version {version!r}; this software reads {CONFIG_SCHEMA_VERSION}"
+                )
             return cls(**{n: data[n] for n in FIELDS if n in data}).validate()
 
 
@@ -238,12 +282,16 @@ def _check_values(name, spec, arr) -> None:
             bad = arr[~np.isfinite(arr) | (arr != np.rint(arr))].ravel()[0]
             raise ConfigError(f"ChipConfig.{name} = {bad!r}: values must be integers in {spec.low}..{spec.high}")
     elif arr.dtype.kind not in "iu":
-        raise ConfigError(f"ChipConfig.{name}: dtype {arr.dtype} is not numeric; expected integers in {spec.low}..{spec.high}")
+        raise ConfigError(
+            f"ChipConfig.{name}: dtype {arr.dtype} is not numeric; expected integers in {spec.low}..{spec.high}"
+        )
     if arr.size and (arr.min() < spec.low or arr.max() > spec.high):
         flat = arr.ravel()
         i = int(np.argmax((flat < spec.low) | (flat > spec.high)))
         index = np.unravel_index(i, arr.shape)
-        raise ConfigError(f"ChipConfig.{name}[{', '.join(map(str, index))}] = {flat[i]} is out of range; allowed: {spec.low}..{spec.high}")
+        raise ConfigError(
+            f"ChipConfig.{name}[{', '.join(map(str, index))}] = {flat[i]} is out of range; allowed: {spec.low}..{spec.high}"
+        )
 
 
 def _check(name, spec, arr) -> None:

@@ -4,6 +4,7 @@ Drivers register a factory ``open_url(url: str, **options) -> Device`` under the
 group ``hil.drivers``, keyed by URL scheme (``mock``, ``socket``, ``replay``...). Paths
 without a scheme (``/dev/ttyUSB0``) go to the ``serial`` driver.
 """
+
 from __future__ import annotations
 
 import urllib.parse

@@ -1,4 +1,5 @@
 """The project's one exception hierarchy. Messages name the field, the value and what is allowed."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 Library code logs one event per device operation with its key figures
 (``log = hil.logging.get_logger(__name__)``; ``log.info("run", trials=..., wall_s=...)``).
 """
+
 from __future__ import annotations
 
 import logging as _stdlib_logging

@@ -3,6 +3,7 @@
 Spikes are one structured array ``(trial: uint32, tick: uint64, neuron: uint16)`` sorted by
 trial then tick; ticks are 8 ns FPGA ticks from the start of the trial.
 """
+
 from __future__ import annotations
 
 import attrs
@@ -33,7 +34,7 @@ class Health:
     bytes_sent: int = 0
     bytes_received: int = 0
 
-    def __add__(self, other: "Health") -> "Health":
+    def __add__(self, other: Health) -> Health:
         return Health(*(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other))))
 
 

@@ -16,9 +16,10 @@ Resource model (see docs/architecture.md):
   the crossbar passes host channel ``c`` and neuron blocks' channel-``c`` events to PADI bus
   ``c`` of every hemisphere that holds targets, and driver ``d`` listens on bus ``d % 4``.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import attrs
 import numpy as np
@@ -98,13 +99,15 @@ class Network:
             if proj.source not in names:
                 raise ConfigError(f"Projection {proj.key}: source {proj.source!r} is not a population; known: {names}")
             if proj.target not in lif:
-                raise ConfigError(f"Projection {proj.key}: target {proj.target!r} is not a LIF population; known: {sorted(lif)}")
+                raise ConfigError(
+                    f"Projection {proj.key}: target {proj.target!r} is not a LIF population; known: {sorted(lif)}"
+                )
             if proj.key in seen:
                 raise ConfigError(f"Projection {proj.key} is given twice")
             seen.add(proj.key)
 
     @classmethod
-    def feedforward(cls, n_inputs: int, hidden: tuple | list, n_outputs: int, *, duplication: int = 1) -> "Network":
+    def feedforward(cls, n_inputs: int, hidden: tuple | list, n_outputs: int, *, duplication: int = 1) -> Network:
         """``input -> hidden0 -> ... -> output`` with dense projections (names ``input``, ``hidden0``.., ``output``)."""
         layers = [f"hidden{i}" for i in range(len(hidden))] + ["output"]
         sizes = list(hidden) + [n_outputs]
@@ -119,7 +122,9 @@ class Network:
         for p in self.inputs + self.populations:
             if p.name == name:
                 return p
-        raise ConfigError(f"Network has no population {name!r}; known: {[p.name for p in self.inputs + self.populations]}")
+        raise ConfigError(
+            f"Network has no population {name!r}; known: {[p.name for p in self.inputs + self.populations]}"
+        )
 
     def weight_shape(self, projection: Projection) -> tuple[int, int]:
         return (self.population(projection.source).n_sources, self.population(projection.target).size)
@@ -229,13 +234,17 @@ class Placement:
         """
         if not isinstance(input_times, Mapping):
             if len(self.network.inputs) != 1:
-                raise ConfigError(f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> times")
+                raise ConfigError(
+                    f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> times"
+                )
             input_times = {self.network.inputs[0].name: input_times}
         expected = {p.name: p for p in self.network.inputs}
         if set(input_times) != set(expected):
             raise ConfigError(f"encode: got inputs {sorted(input_times)}, expected {sorted(expected)}")
         if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
-            raise ConfigError(f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s")
+            raise ConfigError(
+                f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
+            )
         duration = int(round(duration_s / chip.TICK_S))
         trials, ticks, labels, batch = [], [], [], None
         for name, pop in expected.items():
@@ -243,16 +252,22 @@ class Placement:
             if t.ndim == 2:
                 t = t[..., None]
             if t.ndim != 3 or t.shape[1] != pop.size:
-                raise ConfigError(f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)")
+                raise ConfigError(
+                    f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)"
+                )
             if batch is not None and t.shape[0] != batch:
                 raise ConfigError(f"encode: input_times[{name!r}] has batch {t.shape[0]}, other inputs have {batch}")
             batch = t.shape[0]
             if np.any(np.isnan(t)) or np.any(t < 0) or np.any(t == -np.inf):
-                raise ConfigError(f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} s or inf (no spike)")
+                raise ConfigError(
+                    f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} s or inf (no spike)"
+                )
             finite = np.isfinite(t)
             if np.any(t[finite] * (1 / chip.TICK_S) >= duration - 0.5):
                 bad = t[finite][np.argmax(t[finite])]
-                raise ConfigError(f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s = {duration_s:g} s")
+                raise ConfigError(
+                    f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s = {duration_s:g} s"
+                )
             b, i, _ = np.nonzero(finite)
             tick = np.rint(t[finite] / chip.TICK_S).astype(np.uint64)
             dup = pop.duplication
@@ -296,12 +311,16 @@ def place(network: Network, exclude=()) -> Placement:
     """
     excluded = np.unique(np.asarray(exclude, dtype=np.int64))
     if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
-        raise ConfigError(f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}")
+        raise ConfigError(
+            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}"
+        )
     free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)
     need = sum(p.size for p in network.populations)
     if need > free.size:
         usable = f"{free.size} usable ({excluded.size} excluded)" if excluded.size else str(free.size)
-        raise ResourceError(f"network needs {need} neuron circuits, the chip has {usable} (short by {need - free.size})")
+        raise ResourceError(
+            f"network needs {need} neuron circuits, the chip has {usable} (short by {need - free.size})"
+        )
     neurons, start = {}, 0
     for pop in network.populations:
         neurons[pop.name] = free[start : start + pop.size]

@@ -1,5 +1,6 @@
 """Session-wide fixtures: calibration results are cached in a temporary directory, never in
 the user's cache, and shared by all tests (and the subprocesses they start) of one session."""
+
 import os
 
 import pytest

@@ -1,4 +1,5 @@
 """tools/bench.py: the cheap cases run in quick mode and report their figures as JSON."""
+
 import json
 import pathlib
 import subprocess
@@ -10,11 +11,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_quick_bench_cases_report_figures(tmp_path):
     out = tmp_path / "bench.json"
     cases = ["mock.fullchip", "wire.codec", "hil.information"]
-    subprocess.run([sys.executable, str(ROOT / "tools/bench.py"), *cases, "--quick", "--repeats", "1", "--out", str(out)],
-                   check=True, timeout=600, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools/bench.py"), *cases, "--quick", "--repeats", "1", "--out", str(out)],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
     results = json.loads(out.read_text())["results"]
     assert sorted(results) == sorted(cases)
     assert 0 < results["mock.fullchip"]["figures"]["neurons_fired"] <= 1
     assert results["wire.codec"]["figures"]["codec_vs_memcpy"] > 1
     info = results["hil.information"]["figures"]
-    assert info["dense_bytes_per_step"] > info["eventprop_bytes_per_step"] > 4 * info["spikes_per_trial"] * info["batch"]
+    assert (
+        info["dense_bytes_per_step"] > info["eventprop_bytes_per_step"] > 4 * info["spikes_per_trial"] * info["batch"]
+    )

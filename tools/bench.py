@@ -9,6 +9,7 @@ it times its work with ``bench.time(fn)``, which runs ``fn`` ``repeats`` times a
 warm-up and returns the median wall time in seconds (all runs are kept in the output).
 Ratios against a baseline are computed inside the case, in the same process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,7 +76,11 @@ def main(argv=None) -> int:
     if args.list:
         print("\n".join(sorted(CASES)))
         return 0
-    selected = [n for n in sorted(CASES) if not args.cases or any(n == c or n.startswith(c + ".") or n.startswith(c) for c in args.cases)]
+    selected = [
+        n
+        for n in sorted(CASES)
+        if not args.cases or any(n == c or n.startswith(c + ".") or n.startswith(c) for c in args.cases)
+    ]
     if not selected:
         parser.error(f"no case matches {args.cases}; known: {', '.join(sorted(CASES))}")
     results = {}
@@ -85,7 +90,11 @@ def main(argv=None) -> int:
         figures = CASES[name](bench)
         results[name] = {"figures": figures, "runs_s": bench.runs}
     report = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
         "repeats": args.repeats,
         "quick": args.quick,
         "results": results,

@@ -4,6 +4,7 @@ On a noisy chip every gradient step carries measurement noise, so the weights wa
 around a good point from step to step; their running average sits closer to it. Training
 updates the raw weights; evaluation swaps the average in (``applied``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,8 +69,10 @@ class WeightAverage:
 
     def load_state_dict(self, state: dict) -> None:
         if state["decay"] != self.decay or len(state["sums"]) != len(self._sums):
-            raise ValueError(f"weight average state has decay {state['decay']} over {len(state['sums'])} tensors; "
-                             f"this run uses decay {self.decay} over {len(self._sums)}")
+            raise ValueError(
+                f"weight average state has decay {state['decay']} over {len(state['sums'])} tensors; "
+                f"this run uses decay {self.decay} over {len(self._sums)}"
+            )
         self.steps = int(state["steps"])
         for s, saved in zip(self._sums, state["sums"]):
             s.copy_(saved)

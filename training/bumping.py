@@ -1,4 +1,5 @@
 """Weight bumping (Goltz et al. 2021): revive neurons that get no gradient because they are silent."""
+
 from __future__ import annotations
 
 import torch

@@ -1,20 +1,20 @@
-"""Atomic checkpoints: ``torch.save`` to a temporary file, then ``os.replace``; loaded with ``weights_only=True``."""
+"""Atomic checkpoints: ``torch.save`` into memory, then ``hil.files.write_atomic``; loaded with ``weights_only=True``."""
+
 from __future__ import annotations
 
-import os
+import io
 import pathlib
 
 import torch
 
+from hil.files import write_atomic
+
 
 def save_atomic(state: dict, path) -> None:
     """Write ``state`` to ``path`` so that a crash leaves either the old or the new file, never a torn one."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def load(path) -> dict:
@@ -22,7 +22,4 @@ def load(path) -> dict:
 
 
 def write_text_atomic(path, text: str) -> None:
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)

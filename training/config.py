@@ -3,6 +3,7 @@
 One flat attrs class, loadable from JSON. Unknown keys and wrong types are rejected with
 the key, the value and what is allowed, before anything touches a device.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,19 +67,31 @@ class TrainerConfig:
     loss: str = attrs.field(default="first_spike_ce", validator=_one_of("first_spike_ce"))
     tau_0: float = attrs.field(default=0.5e-6, validator=_pos_real)
     tau_1: float = attrs.field(default=60e-6, validator=_pos_real)
-    alpha: float = attrs.field(default=1e-2, validator=_nonneg_real)  # 1e-2: earlier, steeper label spikes; steadier across seeds on the noisy chip (docs/benchmarks.md)
+    alpha: float = attrs.field(
+        default=1e-2, validator=_nonneg_real
+    )  # 1e-2: earlier, steeper label spikes; steadier across seeds on the noisy chip (docs/benchmarks.md)
 
     optimizer: str = attrs.field(default="adam", validator=_one_of("adam", "sgd"))
     lr: float = attrs.field(default=1e-3, validator=_pos_real)
     schedule: str = attrs.field(default="exponential", validator=_one_of("exponential", "step", "none"))
     step_size: int = attrs.field(default=10, validator=_pos_int)
-    gamma: float = attrs.field(default=0.88, validator=_unit)  # per epoch ("exponential") or per step_size epochs ("step")
-    drive_floor: float = attrs.field(default=1e-2, validator=_pos_real)  # replay: least drive at a measured spike, see training.lif.replay_spike_times
-    bump: float = attrs.field(default=2e-2, validator=_nonneg_real)  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
-    ema_decay: float = attrs.field(default=0.995, validator=_check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"))  # evaluate a moving average of the weights (0: off), see training.averaging
+    gamma: float = attrs.field(
+        default=0.88, validator=_unit
+    )  # per epoch ("exponential") or per step_size epochs ("step")
+    drive_floor: float = attrs.field(
+        default=1e-2, validator=_pos_real
+    )  # replay: least drive at a measured spike, see training.lif.replay_spike_times
+    bump: float = attrs.field(
+        default=2e-2, validator=_nonneg_real
+    )  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
+    ema_decay: float = attrs.field(
+        default=0.995, validator=_check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)")
+    )  # evaluate a moving average of the weights (0: off), see training.averaging
     epochs: int = attrs.field(default=20, validator=_pos_int)
     batch_size: int = attrs.field(default=32, validator=_pos_int)
-    batch_scope: str = attrs.field(default="global", validator=_one_of("global", "per_rank"))  # batch_size per step of the group, or per rank (chip)
+    batch_scope: str = attrs.field(
+        default="global", validator=_one_of("global", "per_rank")
+    )  # batch_size per step of the group, or per rank (chip)
     seed: int = attrs.field(default=0, validator=_nonneg_int)
 
     init_hidden_mean: float = attrs.field(default=0.3, validator=_check(_is_real, "a finite number"))
@@ -92,7 +105,7 @@ class TrainerConfig:
     dtype: str = attrs.field(default="float32", validator=_one_of("float32", "float64"))
 
     @classmethod
-    def from_dict(cls, data: dict, **overrides) -> "TrainerConfig":
+    def from_dict(cls, data: dict, **overrides) -> TrainerConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"trainer config: expected a JSON object, got {type(data).__name__}")
         merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
@@ -103,7 +116,7 @@ class TrainerConfig:
         return cls(**merged)
 
     @classmethod
-    def load(cls, path, **overrides) -> "TrainerConfig":
+    def load(cls, path, **overrides) -> TrainerConfig:
         try:
             data = json.loads(pathlib.Path(path).read_text())
         except json.JSONDecodeError as exc:

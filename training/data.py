@@ -1,4 +1,5 @@
 """The Yin-Yang data set (Kriener et al. 2022) and its encoding into input spike times."""
+
 from __future__ import annotations
 
 import math
@@ -91,12 +92,12 @@ class YinYang:
         self.y = torch.from_numpy(self.y_np)
 
     @classmethod
-    def train(cls) -> "YinYang":
+    def train(cls) -> YinYang:
         """The standard training split: 5000 samples."""
         return cls(5000, TRAIN_SEED)
 
     @classmethod
-    def test(cls) -> "YinYang":
+    def test(cls) -> YinYang:
         """The standard test split: 1000 samples."""
         return cls(1000, TEST_SEED)
 

@@ -12,6 +12,7 @@ Launch with ``torchrun`` (env ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTE
 ``tools/train --nproc N``. Without those variables ``Group`` is a trivial one-process group
 and every method is a no-op (or the identity), so the single-process path is unchanged.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,7 +39,9 @@ def device_for_rank(spec: str, rank: int, world: int) -> str:
     if "," in spec:
         urls = [u.strip() for u in spec.split(",")]
         if len(urls) != world:
-            raise ConfigError(f"--device lists {len(urls)} URLs for {world} ranks; give one per rank or a template with {{rank}}")
+            raise ConfigError(
+                f"--device lists {len(urls)} URLs for {world} ranks; give one per rank or a template with {{rank}}"
+            )
         return urls[rank]
     return _TEMPLATE.sub(lambda m: str(int(m.group(1) or 0) + rank + int(m.group(2) or 0)), spec)
 
@@ -71,12 +74,14 @@ class Group:
             try:
                 dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=self.timeout_s))
             except (RuntimeError, ValueError) as exc:
-                raise CollectiveError(f"rank {self.rank}: cannot join the process group of {self.world} ranks "
-                                      f"(MASTER_ADDR={env.get('MASTER_ADDR')}, MASTER_PORT={env.get('MASTER_PORT')}) "
-                                      f"within {self.timeout_s:g} s: {exc}") from exc
+                raise CollectiveError(
+                    f"rank {self.rank}: cannot join the process group of {self.world} ranks "
+                    f"(MASTER_ADDR={env.get('MASTER_ADDR')}, MASTER_PORT={env.get('MASTER_PORT')}) "
+                    f"within {self.timeout_s:g} s: {exc}"
+                ) from exc
 
     @classmethod
-    def single(cls) -> "Group":
+    def single(cls) -> Group:
         return cls(env={})
 
     @property

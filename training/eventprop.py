@@ -18,6 +18,7 @@ tau_mem dV/dt just before the spike) and G_m the total derivative of the loss by
 Then dL/dw_ij = -tau_syn sum_k lambda_I[j](t_k) over the events t_k of input i and
 dL/dt_k = sum_j w_ij (lambda_V[j](t_k) - lambda_I[j](t_k)).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,19 @@ import numba
 import numpy as np
 import torch
 
-from training.lif_forward import (CLOSED_FORMS, Dynamics, Events, as_float64, current_response, decays, event_arrays, make_events,
-                                  neuron_constants, over_batch, simulate)
+from training.lif_forward import (
+    CLOSED_FORMS,
+    Dynamics,
+    Events,
+    as_float64,
+    current_response,
+    decays,
+    event_arrays,
+    make_events,
+    neuron_constants,
+    over_batch,
+    simulate,
+)
 
 
 class SpikeState(NamedTuple):
@@ -73,8 +85,22 @@ def spike_state(events: Events, times: torch.Tensor, dyn: Dynamics, currents: to
 
 
 @numba.njit(cache=True, nogil=True)
-def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, drive_restart, grad_times, tau_mem, tau_syn, form,
-                    grad_weights, grad_t):
+def _adjoint_kernel(
+    ev_times,
+    source,
+    weights,
+    valid,
+    times,
+    restart,
+    drive,
+    drive_restart,
+    grad_times,
+    tau_mem,
+    tau_syn,
+    form,
+    grad_weights,
+    grad_t,
+):
     """Add dL/dw to grad_weights (n_in, n_out) and dL/dt_k to grad_t (batch, E).
 
     Events ``ev_times`` and ``source`` (batch, E) through ``weights`` (n_in, n_out); spike
@@ -100,7 +126,9 @@ def _adjoint_kernel(ev_times, source, weights, valid, times, restart, drive, dri
                     lower = max(restart[b, j, m], t_k)
                     length = times[b, j, m] - lower
                     decay_mem, decay_syn = decays(length, rate_mem, rate_syn, form)
-                    integral = tau_mem[j] * current_response(length, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain)
+                    integral = tau_mem[j] * current_response(
+                        length, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain
+                    )
                     if lower > t_k:  # event before the restart: lambda_I launched at r_m, decayed back to t_k
                         integral *= math.exp(-(lower - t_k) * rate_syn)
                     else:
@@ -129,7 +157,16 @@ def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tenso
 
     def run(lo, hi):
         grad_weights = np.zeros((n_in, n_out))
-        _adjoint_kernel(ev_times[lo:hi], source[lo:hi], weights, valid[lo:hi], *(x[lo:hi] for x in spikes), *params, grad_weights, grad_t[lo:hi])
+        _adjoint_kernel(
+            ev_times[lo:hi],
+            source[lo:hi],
+            weights,
+            valid[lo:hi],
+            *(x[lo:hi] for x in spikes),
+            *params,
+            grad_weights,
+            grad_t[lo:hi],
+        )
         return grad_weights
 
     grad_weights = sum(over_batch(run, batch))
@@ -195,7 +232,19 @@ class ReplayedSpikes(torch.autograd.Function):
         floor = drive_floor * dyn.theta[:, None]
         low = state.valid & (state.drive < floor)
         state = state._replace(drive=torch.where(low, floor.expand_as(state.drive), state.drive))
-        _save(ctx, input_times, weights, events, dyn, perm, state.valid, state.times, state.restart, state.drive, state.drive_restart)
+        _save(
+            ctx,
+            input_times,
+            weights,
+            events,
+            dyn,
+            perm,
+            state.valid,
+            state.times,
+            state.restart,
+            state.drive,
+            state.drive_restart,
+        )
         n_clamped = low.sum()
         ctx.mark_non_differentiable(n_clamped)
         return measured.detach().clone(), n_clamped

@@ -7,6 +7,7 @@ what changed), run the batch through the placement, decode measured spike times,
 them into the autograd graph with EventProp replay using each neuron's calibrated
 parameters. The backward pass therefore needs spike times only.
 """
+
 from __future__ import annotations
 
 import attrs
@@ -39,7 +40,7 @@ class NeuronModel:
     input_latency_s: float = 0.0
 
     @classmethod
-    def from_calibration(cls, result) -> "NeuronModel":
+    def from_calibration(cls, result) -> NeuronModel:
         """From a ``calibration.CalibrationResult`` (its ``model_parameters()`` and measured input latency)."""
         p = result.model_parameters()
         latency = result.aux.get("input_latency_s")
@@ -59,7 +60,14 @@ class NeuronModel:
         def t(a):
             return torch.as_tensor(a[neurons], dtype=dtype)
 
-        return LIFParameters(tau_mem=t(self.tau_mem), tau_syn=t(self.tau_syn), v_th=1.0, v_leak=0.0, v_reset=t(self.v_reset), t_refrac=t(self.t_refrac))
+        return LIFParameters(
+            tau_mem=t(self.tau_mem),
+            tau_syn=t(self.tau_syn),
+            v_th=1.0,
+            v_leak=0.0,
+            v_reset=t(self.v_reset),
+            t_refrac=t(self.t_refrac),
+        )
 
 
 class QuantisedWeights(torch.autograd.Function):
@@ -92,17 +100,36 @@ class DeviceNetwork(torch.nn.Module):
     base:      calibrated ``ChipConfig`` (analog parameters) the synapses are written into
     """
 
-    def __init__(self, device, placement: Placement, model: NeuronModel, base: hil.ChipConfig, *, duration_s: float, max_spikes: int = 1,
-                 init: dict | None = None, generator: torch.Generator | None = None, dtype=torch.float32, drive_floor: float = DRIVE_FLOOR):
+    def __init__(
+        self,
+        device,
+        placement: Placement,
+        model: NeuronModel,
+        base: hil.ChipConfig,
+        *,
+        duration_s: float,
+        max_spikes: int = 1,
+        init: dict | None = None,
+        generator: torch.Generator | None = None,
+        dtype=torch.float32,
+        drive_floor: float = DRIVE_FLOOR,
+    ):
         super().__init__()
         net = placement.network
         if len(net.inputs) != 1:
             raise ConfigError(f"DeviceNetwork: expected one input population, got {[p.name for p in net.inputs]}")
         chain = [net.inputs[0].name] + [p.target for p in net.projections]
         if [p.source for p in net.projections] != chain[:-1]:
-            raise ConfigError(f"DeviceNetwork: projections must form a chain from the input; got {[p.key for p in net.projections]}")
+            raise ConfigError(
+                f"DeviceNetwork: projections must form a chain from the input; got {[p.key for p in net.projections]}"
+            )
         self.device, self.placement, self.model = device, placement, model
-        self.duration_s, self.max_spikes, self.dtype, self.drive_floor = float(duration_s), int(max_spikes), dtype, float(drive_floor)
+        self.duration_s, self.max_spikes, self.dtype, self.drive_floor = (
+            float(duration_s),
+            int(max_spikes),
+            dtype,
+            float(drive_floor),
+        )
         self._base = placement.config({p.key: np.zeros(net.weight_shape(p)) for p in net.projections}, 1.0, base=base)
         self.weights = torch.nn.ParameterDict()
         self._scales = {}
@@ -119,7 +146,9 @@ class DeviceNetwork(torch.nn.Module):
             )
         self.params = {p.target: model.lif(placement.neurons[p.target], dtype) for p in net.projections}
         self.last_measurement: hil.Measurement | None = None
-        self.last_clamped: dict[str, int] = {}  # population -> measured spikes whose model drive was raised to the floor
+        self.last_clamped: dict[
+            str, int
+        ] = {}  # population -> measured spikes whose model drive was raised to the floor
 
     def effective_weights(self) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
         """Population -> (effective model weights with straight-through grad, hardware int weights)."""
@@ -164,7 +193,14 @@ class DeviceNetwork(torch.nn.Module):
         out, inputs = {}, self.model_inputs(x)
         for proj in net.projections:
             m = torch.as_tensor(measured[proj.target], dtype=self.dtype)
-            replayed = replay_spike_times(inputs, eff[proj.target][0], self.params[proj.target], m, t_max=self.duration_s, drive_floor=self.drive_floor)
+            replayed = replay_spike_times(
+                inputs,
+                eff[proj.target][0],
+                self.params[proj.target],
+                m,
+                t_max=self.duration_s,
+                drive_floor=self.drive_floor,
+            )
             out[proj.target], self.last_clamped[proj.target] = replayed.times, int(replayed.n_clamped)
             inputs = out[proj.target]
         return out
@@ -174,6 +210,8 @@ class DeviceNetwork(torch.nn.Module):
         eff = self.effective_weights()
         out, inputs = {}, self.model_inputs(x)
         for proj in self.placement.network.projections:
-            out[proj.target] = spike_times(inputs, eff[proj.target][0], self.params[proj.target], t_max=self.duration_s, max_spikes=self.max_spikes).times
+            out[proj.target] = spike_times(
+                inputs, eff[proj.target][0], self.params[proj.target], t_max=self.duration_s, max_spikes=self.max_spikes
+            ).times
             inputs = out[proj.target]
         return out

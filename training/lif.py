@@ -8,6 +8,7 @@ starting at V = v_leak, I = 0. A spike is an upward crossing of v_th; V is then 
 v_reset for t_refrac (I keeps evolving). Forward and backward are event-driven and exact;
 see docs/eventprop.md.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ Scalar = float | torch.Tensor
 def _values(name: str, value) -> torch.Tensor:
     tensor = torch.as_tensor(value, dtype=torch.float64).detach()
     if tensor.dim() > 1:
-        raise ValueError(f"LIFParameters.{name} has shape {tuple(tensor.shape)}; allowed: a scalar or a per-neuron vector (n_out,)")
+        raise ValueError(
+            f"LIFParameters.{name} has shape {tuple(tensor.shape)}; allowed: a scalar or a per-neuron vector (n_out,)"
+        )
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"LIFParameters.{name} = {value!r} is not finite; allowed: finite values")
     return tensor
@@ -61,14 +64,22 @@ class LIFParameters:
     t_refrac: Scalar = attrs.field(default=0.0, validator=_non_negative)
 
     def __attrs_post_init__(self):
-        lengths = {f.name: _values(f.name, getattr(self, f.name)).numel() for f in attrs.fields(type(self)) if _values(f.name, getattr(self, f.name)).dim() == 1}
+        lengths = {
+            f.name: _values(f.name, getattr(self, f.name)).numel()
+            for f in attrs.fields(type(self))
+            if _values(f.name, getattr(self, f.name)).dim() == 1
+        }
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"LIFParameters per-neuron fields have different lengths {lengths}; allowed: one common n_out")
+            raise ValueError(
+                f"LIFParameters per-neuron fields have different lengths {lengths}; allowed: one common n_out"
+            )
         v_th = _values("v_th", self.v_th)
         for name in ("v_reset", "v_leak"):
             value = _values(name, getattr(self, name))
             if not bool((value < v_th).all()):
-                raise ValueError(f"LIFParameters.{name} = {getattr(self, name)!r}; allowed range: < v_th = {self.v_th!r}")
+                raise ValueError(
+                    f"LIFParameters.{name} = {getattr(self, name)!r}; allowed range: < v_th = {self.v_th!r}"
+                )
 
     def dynamics(self, n_out: int, dtype: torch.dtype) -> Dynamics:
         """Per-neuron constants for a layer of n_out neurons in the given dtype."""
@@ -76,7 +87,9 @@ class LIFParameters:
         for field in attrs.fields(type(self)):
             value = _values(field.name, getattr(self, field.name))
             if value.dim() == 1 and value.numel() != n_out:
-                raise ValueError(f"LIFParameters.{field.name} has {value.numel()} entries; allowed: a scalar or n_out = {n_out} entries")
+                raise ValueError(
+                    f"LIFParameters.{field.name} has {value.numel()} entries; allowed: a scalar or n_out = {n_out} entries"
+                )
             values[field.name] = value.expand(n_out)
         tau_mem, tau_syn = values["tau_mem"], values["tau_syn"]
         closed_form = ""
@@ -129,7 +142,9 @@ def _check_inputs(input_times: torch.Tensor, weights: torch.Tensor, t_max: float
     if weights.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"weights has dtype {weights.dtype}; allowed: float32 or float64")
     if input_times.dim() not in (2, 3) or input_times.shape[1] != weights.shape[0]:
-        raise ValueError(f"input_times has shape {tuple(input_times.shape)}; allowed: (batch, {weights.shape[0]}) or (batch, {weights.shape[0]}, k)")
+        raise ValueError(
+            f"input_times has shape {tuple(input_times.shape)}; allowed: (batch, {weights.shape[0]}) or (batch, {weights.shape[0]}, k)"
+        )
     if input_times.dtype != weights.dtype:
         raise ValueError(f"input_times has dtype {input_times.dtype}; allowed: the dtype of weights ({weights.dtype})")
     if not bool(torch.isfinite(weights).all()):
@@ -140,7 +155,9 @@ def _check_inputs(input_times: torch.Tensor, weights: torch.Tensor, t_max: float
         raise ValueError(f"t_max = {t_max!r}; allowed range: finite and > 0 seconds")
 
 
-def spike_times(input_times: torch.Tensor, weights: torch.Tensor, params: LIFParameters, *, t_max: float, max_spikes: int = 1) -> SpikeTimes:
+def spike_times(
+    input_times: torch.Tensor, weights: torch.Tensor, params: LIFParameters, *, t_max: float, max_spikes: int = 1
+) -> SpikeTimes:
     """Exact output spike times of an LIF layer, differentiable by EventProp.
 
     input_times (batch, n_in) or (batch, n_in, k) in seconds, inf for no spike; weights
@@ -159,7 +176,15 @@ DRIVE_FLOOR = 1e-2
 """Floor of tau_mem dV/dt- at a replayed spike, as a fraction of v_th - v_leak."""
 
 
-def replay_spike_times(input_times: torch.Tensor, weights: torch.Tensor, params: LIFParameters, measured_times: torch.Tensor, *, t_max: float, drive_floor: float = DRIVE_FLOOR) -> ReplayedTimes:
+def replay_spike_times(
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    params: LIFParameters,
+    measured_times: torch.Tensor,
+    *,
+    t_max: float,
+    drive_floor: float = DRIVE_FLOOR,
+) -> ReplayedTimes:
     """Measured spike times with the EventProp backward of the model replayed at them.
 
     measured_times (batch, n_out, M) in seconds, inf for no spike (any order); spikes at or
@@ -169,9 +194,13 @@ def replay_spike_times(input_times: torch.Tensor, weights: torch.Tensor, params:
     """
     _check_inputs(input_times, weights, t_max)
     if measured_times.dim() != 3 or measured_times.shape[:2] != (input_times.shape[0], weights.shape[1]):
-        raise ValueError(f"measured_times has shape {tuple(measured_times.shape)}; allowed: ({input_times.shape[0]}, {weights.shape[1]}, M)")
+        raise ValueError(
+            f"measured_times has shape {tuple(measured_times.shape)}; allowed: ({input_times.shape[0]}, {weights.shape[1]}, M)"
+        )
     if measured_times.dtype != weights.dtype or bool(torch.isnan(measured_times).any()):
-        raise ValueError(f"measured_times must be {weights.dtype} without NaN (inf = no spike); got {measured_times.dtype}")
+        raise ValueError(
+            f"measured_times must be {weights.dtype} without NaN (inf = no spike); got {measured_times.dtype}"
+        )
     if not drive_floor > 0:
         raise ValueError(f"drive_floor = {drive_floor!r}; allowed range: > 0")
     dyn = params.dynamics(weights.shape[1], weights.dtype)

@@ -18,6 +18,7 @@ it (closed form for tau ratio 2 or 1/2, safeguarded Newton otherwise). It comput
 float64 whatever the working dtype and casts the results back; batch slices run on
 torch.get_num_threads() threads.
 """
+
 from __future__ import annotations
 
 import math
@@ -148,8 +149,10 @@ def event_arrays(events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
     """(u, i) after a free evolution of length s >= 0 from (u0, i0)."""
     decay_mem, decay_syn = decays(s, rate_mem, rate_syn, form)
-    return (u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
-            i0 * decay_syn)
+    return (
+        u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
+        i0 * decay_syn,
+    )
 
 
 @numba.njit(cache=True, inline="always")
@@ -221,8 +224,22 @@ def _solve_newton(u0, i0, hi, theta, rate_mem, rate_syn, rate_gap, syn_longer, g
 
 
 @numba.njit(cache=True, nogil=True)
-def _simulate_kernel(times, source, weights, tau_mem, tau_syn, theta, u_reset, t_refrac, form, t_max, tol,
-                     out_times, out_currents, overflow):
+def _simulate_kernel(
+    times,
+    source,
+    weights,
+    tau_mem,
+    tau_syn,
+    theta,
+    u_reset,
+    t_refrac,
+    form,
+    t_max,
+    tol,
+    out_times,
+    out_currents,
+    overflow,
+):
     """Fill out_times / out_currents (batch, n_out, max_spikes) and overflow (batch, n_out).
 
     ``times`` (batch, E) sorted event times clamped to t_max from presynaptic ``source``
@@ -299,7 +316,20 @@ def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
         params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
         form, tol = CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
         ev_times, source, weights = event_arrays(events)
-        over_batch(lambda lo, hi: _simulate_kernel(ev_times[lo:hi], source[lo:hi], weights, *params, form, float(t_max), tol,
-                                                   times[lo:hi], currents[lo:hi], overflow[lo:hi]), batch)
+        over_batch(
+            lambda lo, hi: _simulate_kernel(
+                ev_times[lo:hi],
+                source[lo:hi],
+                weights,
+                *params,
+                form,
+                float(t_max),
+                tol,
+                times[lo:hi],
+                currents[lo:hi],
+                overflow[lo:hi],
+            ),
+            batch,
+        )
     dtype = events.weights.dtype
     return torch.from_numpy(times).to(dtype), torch.from_numpy(currents).to(dtype), torch.from_numpy(overflow)

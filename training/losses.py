@@ -3,6 +3,7 @@
 Silent neurons (time inf, or any time >= t_max) are clamped to t_max inside the loss, so
 they contribute a finite value and zero gradient to their spike time.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,15 @@ def _first_spike(times: torch.Tensor, t_max: float) -> torch.Tensor:
     return torch.where(first < t_max, first, torch.full_like(first, t_max))
 
 
-def first_spike_cross_entropy(times: torch.Tensor, labels: torch.Tensor, *, tau_0: float, t_max: float, alpha: float = 0.0, tau_1: float | None = None) -> torch.Tensor:
+def first_spike_cross_entropy(
+    times: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    tau_0: float,
+    t_max: float,
+    alpha: float = 0.0,
+    tau_1: float | None = None,
+) -> torch.Tensor:
     """Time-to-first-spike cross-entropy (Wunderlich & Pehle 2021).
 
     mean_b [ -log softmax(-t_b / tau_0)[label_b] + alpha (exp(t_b,label / tau_1) - 1) ]

@@ -1,4 +1,5 @@
 """Plots of a training run (PNG, matplotlib Agg): curves, raster, output times, weights."""
+
 from __future__ import annotations
 
 import pathlib
@@ -56,7 +57,11 @@ def _raster(path, net, test_set, inputs):
             n, k = np.nonzero(np.isfinite(t))
             ax.scatter(t[n, k] * 1e6, n + offset, s=4, label=name)
             offset += t.shape[0]
-        ax.set(title=f"test sample, class {CLASS_NAMES[int(y[index[col]])]}", xlabel="time (us)", xlim=(0, net.duration_s * 1e6))
+        ax.set(
+            title=f"test sample, class {CLASS_NAMES[int(y[index[col]])]}",
+            xlabel="time (us)",
+            xlim=(0, net.duration_s * 1e6),
+        )
     np.atleast_1d(axes)[0].set_ylabel("neuron (hidden, then output)")
     np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=7)
     fig.tight_layout()
@@ -73,7 +78,9 @@ def _output_times(path, output_times, test_set, t_max):
     for k, ax in enumerate(np.atleast_1d(axes)):
         for c in range(t.shape[1]):
             v = t[y == c, k]
-            ax.hist(np.clip(v[np.isfinite(v)] * 1e6, 0, t_max * 1e6), bins=bins, alpha=0.5, label=f"class {CLASS_NAMES[c]}")
+            ax.hist(
+                np.clip(v[np.isfinite(v)] * 1e6, 0, t_max * 1e6), bins=bins, alpha=0.5, label=f"class {CLASS_NAMES[c]}"
+            )
         ax.set(title=f"output neuron {CLASS_NAMES[k]}: first spike", xlabel="time (us)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()

@@ -2,6 +2,7 @@
 
 Run ``python -m training.software --seed 0`` (see ``--help``). Prints one plain line per epoch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,9 @@ class Network(torch.nn.Module):
         return hidden, out
 
 
-def bump_silent(net: Network, hidden: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, scale: float = 1.0) -> None:
+def bump_silent(
+    net: Network, hidden: torch.Tensor, out: torch.Tensor, labels: torch.Tensor, scale: float = 1.0
+) -> None:
     """Weight bumping (``training.bumping.bump_silent``) with ``net.config.bump`` times ``scale``
     (the learning-rate decay so far, so the bumps anneal with the steps)."""
     bumping.bump_silent([(net.w_hidden, hidden), (net.w_out, out)], labels, net.config.bump * scale)
@@ -90,7 +93,9 @@ def train(config: TrainConfig, *, log=print) -> list[dict]:
         order = torch.randperm(len(train_set), generator=generator)
         for batch in order.split(config.batch_size):
             hidden, out = net(inputs[batch])
-            loss = first_spike_cross_entropy(out, train_set.y[batch], tau_0=config.tau_0, t_max=config.t_max, alpha=config.alpha, tau_1=config.tau_1)
+            loss = first_spike_cross_entropy(
+                out, train_set.y[batch], tau_0=config.tau_0, t_max=config.t_max, alpha=config.alpha, tau_1=config.tau_1
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -107,7 +112,9 @@ def train(config: TrainConfig, *, log=print) -> list[dict]:
                 "seconds": time.perf_counter() - start,
             }
         history.append(record)
-        log(f"epoch {epoch:3d} loss {record['loss']:.4f} train {record['train_accuracy']:.4f} test {record['test_accuracy']:.4f} ({record['seconds']:.1f} s)")
+        log(
+            f"epoch {epoch:3d} loss {record['loss']:.4f} train {record['train_accuracy']:.4f} test {record['test_accuracy']:.4f} ({record['seconds']:.1f} s)"
+        )
     return history
 
 
@@ -120,7 +127,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    history = train(TrainConfig(seed=args.seed, epochs=args.epochs, max_spikes=args.max_spikes), log=lambda line: print(line, flush=True))
+    history = train(
+        TrainConfig(seed=args.seed, epochs=args.epochs, max_spikes=args.max_spikes),
+        log=lambda line: print(line, flush=True),
+    )
     print(f"final test accuracy {history[-1]['test_accuracy']:.4f}")
     return 0
 

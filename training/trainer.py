@@ -12,6 +12,7 @@ every global batch; gradients are averaged and metrics summed over ranks, weight
 uses the gathered global batch, and the weight clip uses the tightest limit of all chips,
 so the ranks' weights stay bit-identical (checked every epoch). Rank 0 writes the files.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,13 +27,13 @@ import calibration
 import hil
 from hil import wire
 from hil.errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError
+from hil.progress import Progress
 
 from . import checkpoint, data, losses
 from .averaging import WeightAverage
 from .config import TrainerConfig
 from .distributed import CollectiveError, Group, device_for_rank, digest
 from .hardware import DeviceNetwork, NeuronModel
-from .progress import Progress
 
 log = hil.logging.get_logger(__name__)
 
@@ -97,7 +98,9 @@ class Trainer:
         self.progress = progress and self.group.is_main
         self.dtype = getattr(torch, config.dtype)
         self.encoding = data.SpikeEncoding()
-        self.network = hil.Network.feedforward(N_INPUTS, [config.n_hidden], len(data.CLASSES), duplication=config.duplication)
+        self.network = hil.Network.feedforward(
+            N_INPUTS, [config.n_hidden], len(data.CLASSES), duplication=config.duplication
+        )
         self.placement = hil.place(self.network)  # ResourceError before any device run
         self.train_set = data.YinYang(config.train_size, data.TRAIN_SEED)
         self.test_set = data.YinYang(config.test_size, data.TEST_SEED)
@@ -108,12 +111,14 @@ class Trainer:
         self.global_batch = config.batch_size * (world if config.batch_scope == "per_rank" else 1)
         smallest = min(self.global_batch, config.train_size % self.global_batch or self.global_batch)
         if world > 1 and (smallest < world or config.test_size < world):
-            raise ConfigError(f"{world} ranks need at least one sample each: smallest training batch {smallest}, test_size {config.test_size}; "
-                              f"allowed: the step's batch, the last batch (train_size % batch) and test_size >= {world}")
+            raise ConfigError(
+                f"{world} ranks need at least one sample each: smallest training batch {smallest}, test_size {config.test_size}; "
+                f"allowed: the step's batch, the last batch (train_size % batch) and test_size >= {world}"
+            )
         self.device_url = device_for_rank(config.device, self.group.rank, world)
 
     # --- set-up ------------------------------------------------------------------------
-    def _calibrate(self, device) -> "calibration.CalibrationResult":
+    def _calibrate(self, device) -> calibration.CalibrationResult:
         info = device.info()
         if self.config.calibration:
             path = device_for_rank(self.config.calibration, self.group.rank, self.group.world)
@@ -130,34 +135,57 @@ class Trainer:
         """Move the placement off neuron circuits that failed calibration (their model parameters are unknown)."""
         failed = np.flatnonzero(~result.success_mask)
         if np.intersect1d(failed, self.placement.used_neurons()).size:
-            self.placement = hil.place(self.network, exclude=failed)  # ResourceError if too few calibrated circuits remain
-            log.warning("placement avoids neurons that failed calibration", neurons=failed.tolist(), calibration=result.id)
+            self.placement = hil.place(
+                self.network, exclude=failed
+            )  # ResourceError if too few calibrated circuits remain
+            log.warning(
+                "placement avoids neurons that failed calibration", neurons=failed.tolist(), calibration=result.id
+            )
 
     def _build(self, device, result, generator) -> DeviceNetwork:
         c = self.config
         self._place_on_calibrated(result)
         init = {"hidden0": (c.init_hidden_mean, c.init_hidden_std), "output": (c.init_output_mean, c.init_output_std)}
-        return DeviceNetwork(device, self.placement, NeuronModel.from_calibration(result), result.apply(hil.ChipConfig()),
-                             duration_s=c.duration_s, max_spikes=1, init=init, generator=generator, dtype=self.dtype,
-                             drive_floor=c.drive_floor)
+        return DeviceNetwork(
+            device,
+            self.placement,
+            NeuronModel.from_calibration(result),
+            result.apply(hil.ChipConfig()),
+            duration_s=c.duration_s,
+            max_spikes=1,
+            init=init,
+            generator=generator,
+            dtype=self.dtype,
+            drive_floor=c.drive_floor,
+        )
 
     def _optimizer(self, params):
         c = self.config
-        opt = torch.optim.Adam(params, lr=c.lr) if c.optimizer == "adam" else torch.optim.SGD(params, lr=c.lr, momentum=0.9)
+        opt = (
+            torch.optim.Adam(params, lr=c.lr)
+            if c.optimizer == "adam"
+            else torch.optim.SGD(params, lr=c.lr, momentum=0.9)
+        )
         if c.schedule == "exponential":
             return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.gamma)
-        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=c.step_size, gamma=c.gamma if c.schedule == "step" else 1.0)
+        return opt, torch.optim.lr_scheduler.StepLR(
+            opt, step_size=c.step_size, gamma=c.gamma if c.schedule == "step" else 1.0
+        )
 
     # --- one epoch ------------------------------------------------------------------------
     def _loss(self, out: dict, y: torch.Tensor) -> torch.Tensor:
         c = self.config
-        return losses.first_spike_cross_entropy(out["output"], y, tau_0=c.tau_0, tau_1=c.tau_1, alpha=c.alpha, t_max=c.duration_s)
+        return losses.first_spike_cross_entropy(
+            out["output"], y, tau_0=c.tau_0, tau_1=c.tau_1, alpha=c.alpha, t_max=c.duration_s
+        )
 
     def _inputs(self, ds, index) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.encoding(ds.x[index]).to(self.dtype)
         return x, torch.as_tensor(ds.y[index], dtype=torch.int64)
 
-    def _train_epoch(self, net: DeviceNetwork, opt, average: WeightAverage, epoch: int, limits: dict | None = None) -> dict:
+    def _train_epoch(
+        self, net: DeviceNetwork, opt, average: WeightAverage, epoch: int, limits: dict | None = None
+    ) -> dict:
         c, g = self.config, self.group
         order = torch.randperm(len(self.train_set.y), generator=torch.Generator().manual_seed(c.seed * 100_003 + epoch))
         batches = order.split(self.global_batch)
@@ -199,7 +227,11 @@ class Trainer:
         if g.world > 1:  # sums over ranks (timings: mean over ranks), one all-reduce
             keys = ("loss", "correct", "n", "bytes", "dropped", "clamped")
             cos = [v for v in totals["cos"] if math.isfinite(v)]
-            summed = g.sum_(torch.tensor([float(totals[k]) for k in keys] + [sum(cos), len(cos)] + list(timing.values()), dtype=torch.float64)).tolist()
+            summed = g.sum_(
+                torch.tensor(
+                    [float(totals[k]) for k in keys] + [sum(cos), len(cos)] + list(timing.values()), dtype=torch.float64
+                )
+            ).tolist()
             totals.update({k: v for k, v in zip(keys, summed)})
             grad_cosine = summed[len(keys)] / summed[len(keys) + 1] if summed[len(keys) + 1] else None
             timing = {k: v / g.world for k, v in zip(timing, summed[len(keys) + 2 :])}
@@ -265,7 +297,9 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             if resume and not ckpt_path.exists():
                 raise ConfigError(f"--resume: no checkpoint at {ckpt_path}; start without --resume")
-        rerun = f"tools/train --out {self.out} --resume" + (f" --nproc {g.world} --device {c.device}" if g.world > 1 else "")
+        rerun = f"tools/train --out {self.out} --resume" + (
+            f" --nproc {g.world} --device {c.device}" if g.world > 1 else ""
+        )
         who = f"rank {g.rank}: device {self.device_url}" if g.world > 1 else f"device {c.device}"
         start = time.perf_counter()
         with hil.open(self.device_url) as raw_device:
@@ -281,14 +315,18 @@ class Trainer:
                 g.broadcast_(net.parameters())  # identical from the seed already; rank 0's to be safe
                 limits = self._common_limits(net)
                 net.clip_weights(limits)
-            ranks = g.gather_objects({"rank": g.rank, "device": self.device_url, "chip_id": info.chip_id, "calibration_id": result.id})
+            ranks = g.gather_objects(
+                {"rank": g.rank, "device": self.device_url, "chip_id": info.chip_id, "calibration_id": result.id}
+            )
             history, first_epoch = [], 0
             if resume:
                 state = g.broadcast_object(checkpoint.load(ckpt_path) if g.is_main else None)
                 saved_ids = state.get("calibration_ids") or [state["calibration_id"]]
                 if len(saved_ids) != g.world or saved_ids[g.rank] != result.id:
-                    raise CalibrationError(f"checkpoint {ckpt_path} was trained with calibration(s) {saved_ids}, "
-                                           f"this run ({who}) uses {result.id} as rank {g.rank} of {g.world}")
+                    raise CalibrationError(
+                        f"checkpoint {ckpt_path} was trained with calibration(s) {saved_ids}, "
+                        f"this run ({who}) uses {result.id} as rank {g.rank} of {g.world}"
+                    )
                 net.load_state_dict(state["weights"])
                 opt.load_state_dict(state["optimizer"])
                 sched.load_state_dict(state["scheduler"])
@@ -316,7 +354,9 @@ class Trainer:
                             log.error("ranks diverged; taking rank 0's weights", epoch=epoch + 1, rank=g.rank)
                             g.broadcast_(net.parameters())
                 except (DeviceTimeout, DeviceError, ProtocolError, CollectiveError) as exc:
-                    raise self._interrupted(exc, f"during epoch {epoch + 1}", who, self._kept(ckpt_path, history, first_epoch), rerun) from exc
+                    raise self._interrupted(
+                        exc, f"during epoch {epoch + 1}", who, self._kept(ckpt_path, history, first_epoch), rerun
+                    ) from exc
                 sched.step()
                 final = evaluation if last else None
                 metrics.update({k: v for k, v in evaluation.items() if k != "output_times"})
@@ -327,22 +367,36 @@ class Trainer:
                 if g.is_main:
                     with open(self.out / METRICS, "a") as fh:
                         fh.write(json.dumps(metrics) + "\n")
-                    checkpoint.save_atomic({
-                        "epoch": epoch + 1, "weights": net.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "weight_average": average.state_dict(), "rng": generator.get_state(), "calibration_id": result.id,
-                        "calibration_ids": [r["calibration_id"] for r in ranks],
-                        "metrics": json.dumps(history), "config": json.dumps(c.to_dict()),
-                    }, ckpt_path)
+                    checkpoint.save_atomic(
+                        {
+                            "epoch": epoch + 1,
+                            "weights": net.state_dict(),
+                            "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(),
+                            "weight_average": average.state_dict(),
+                            "rng": generator.get_state(),
+                            "calibration_id": result.id,
+                            "calibration_ids": [r["calibration_id"] for r in ranks],
+                            "metrics": json.dumps(history),
+                            "config": json.dumps(c.to_dict()),
+                        },
+                        ckpt_path,
+                    )
                 log.info("epoch", **{k: v for k, v in metrics.items() if v is not None})
                 if self.progress:
-                    print(f"epoch {epoch + 1}/{c.epochs}: loss {metrics['train_loss']:.4f} train {metrics['train_accuracy']:.3f} "
-                          f"test {metrics['test_accuracy']:.3f} grad-cos {metrics['grad_cosine'] if metrics['grad_cosine'] is None else round(metrics['grad_cosine'], 3)}", flush=True)
+                    print(
+                        f"epoch {epoch + 1}/{c.epochs}: loss {metrics['train_loss']:.4f} train {metrics['train_accuracy']:.3f} "
+                        f"test {metrics['test_accuracy']:.3f} grad-cos {metrics['grad_cosine'] if metrics['grad_cosine'] is None else round(metrics['grad_cosine'], 3)}",
+                        flush=True,
+                    )
             try:
                 with average.applied():
                     final = final or self.evaluate(net)  # resumed after the last epoch: evaluate once more
                 digests = g.gather_objects(digest(net.parameters())) if g.world > 1 else None
             except (DeviceTimeout, DeviceError, ProtocolError, CollectiveError) as exc:
-                raise self._interrupted(exc, "in the final evaluation", who, self._kept(ckpt_path, history, first_epoch), None) from exc
+                raise self._interrupted(
+                    exc, "in the final evaluation", who, self._kept(ckpt_path, history, first_epoch), None
+                ) from exc
             report = self._report(info, result, history, final, time.perf_counter() - start)
             if g.world > 1:
                 report.update(world_size=g.world, ranks=ranks, weight_digests=digests)
@@ -350,14 +404,18 @@ class Trainer:
                 from .plots import write_plots
 
                 with average.applied():  # the weights the test accuracy is for
-                    report["plots"] = write_plots(self.out, net, history, final["output_times"], self.test_set, self._inputs)
+                    report["plots"] = write_plots(
+                        self.out, net, history, final["output_times"], self.test_set, self._inputs
+                    )
                 checkpoint.write_text_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
             return report
 
     @staticmethod
     def _interrupted(exc: Exception, when: str, who: str, kept: str, rerun: str | None) -> TrainingInterrupted:
         """The error that ends a run on a device or group failure: what failed, where, what is kept, how to go on."""
-        what = f"{exc} ({when}; this rank: {who})" if isinstance(exc, CollectiveError) else f"{who} failed {when}: {exc}"
+        what = (
+            f"{exc} ({when}; this rank: {who})" if isinstance(exc, CollectiveError) else f"{who} failed {when}: {exc}"
+        )
         return TrainingInterrupted(f"{what}. Kept {kept}" + (f"; rerun with: {rerun}" if rerun else ""))
 
     def _kept(self, ckpt_path, history, first_epoch) -> str:

@@ -3,6 +3,7 @@
 ``hil.open("mock://?seed=7&noise=off")`` reaches it through ``open_url``; the options are
 described in :mod:`drivers.mock.options`, the physics in docs/mock.md.
 """
+
 from .chip import MockChip
 from .options import parse
 

@@ -5,6 +5,7 @@ last power-on comes from ``SeedSequence(noise_seed, spawn_key=(k,))``. ``reset()
 the power-on state: the default ``ChipConfig``, run counter 0 and a new boot id, so a reset
 chip repeats its first runs exactly.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,10 +16,9 @@ import hil
 from hil.config import BlockKey, ChipConfig
 from hil.device import DeviceBase, DeviceInfo, DeviceLimits
 from hil.errors import ConfigError, DeviceError
+from hil.logging import get_logger
 from hil.measurement import Measurement, Provenance
 from hil.stimulus import Recording, Stimulus
-
-from hil.logging import get_logger
 
 from .experiment import execute
 from .options import DEFAULT_OVERHEAD_S, PARSERS
@@ -33,8 +33,14 @@ class MockChip(DeviceBase):
 
     driver = "mock"
 
-    def __init__(self, seed: int = 0, noise: bool = True, noise_seed: int | None = None, pace: str = "off",
-                 overhead_s: float = DEFAULT_OVERHEAD_S):
+    def __init__(
+        self,
+        seed: int = 0,
+        noise: bool = True,
+        noise_seed: int | None = None,
+        pace: str = "off",
+        overhead_s: float = DEFAULT_OVERHEAD_S,
+    ):
         self.seed = PARSERS["seed"]("seed", seed)
         self.noise = PARSERS["noise"]("noise", noise)
         self.pace = PARSERS["pace"]("pace", pace)
@@ -79,12 +85,33 @@ class MockChip(DeviceBase):
                 time.sleep(remaining)
             wall = time.perf_counter() - start
         self._run_index += 1
-        provenance = Provenance(driver=self.driver, chip_id=self._chip_id, config_hash=self._config_hash,
-                                software_version=hil.__version__, wall_time_s=wall, noise_seed=self.noise_seed)
-        self._log.info("run", chip_id=self._chip_id, trials=stimulus.n_trials, events=stimulus.n_events, spikes=int(spikes.size),
-                       dropped_in=health.events_dropped_input, dropped_out=health.spikes_dropped_output, wall_s=round(wall, 4))
-        return Measurement(spikes=spikes, n_trials=stimulus.n_trials, health=health, provenance=provenance,
-                           madc=madc, cadc=cadc, spike_counts=counts if recording.spike_counts else None)
+        provenance = Provenance(
+            driver=self.driver,
+            chip_id=self._chip_id,
+            config_hash=self._config_hash,
+            software_version=hil.__version__,
+            wall_time_s=wall,
+            noise_seed=self.noise_seed,
+        )
+        self._log.info(
+            "run",
+            chip_id=self._chip_id,
+            trials=stimulus.n_trials,
+            events=stimulus.n_events,
+            spikes=int(spikes.size),
+            dropped_in=health.events_dropped_input,
+            dropped_out=health.spikes_dropped_output,
+            wall_s=round(wall, 4),
+        )
+        return Measurement(
+            spikes=spikes,
+            n_trials=stimulus.n_trials,
+            health=health,
+            provenance=provenance,
+            madc=madc,
+            cadc=cadc,
+            spike_counts=counts if recording.spike_counts else None,
+        )
 
     def reset(self) -> None:
         """Power-on state: default configuration, run counter 0, new boot id."""

@@ -23,6 +23,7 @@ Trials run in chunks of ``TRIAL_CHUNK`` on a thread pool (the kernel releases th
 Without ADC recording a trial stops early once no event is pending and no neuron can reach
 threshold any more.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -131,8 +132,17 @@ def psp_peak(tau_mem, tau_syn):
     return psp_kernel(t_peak, tau_mem, tau_syn) * (1 + 1e-9)
 
 
-def simulate(neurons: Neurons, event_time, event_trial, event_source, trial_end_s, noise: Noise,
-             seed: np.random.SeedSequence, probe: Probe, workers: int | None = None) -> Result:
+def simulate(
+    neurons: Neurons,
+    event_time,
+    event_trial,
+    event_source,
+    trial_end_s,
+    noise: Noise,
+    seed: np.random.SeedSequence,
+    probe: Probe,
+    workers: int | None = None,
+) -> Result:
     """Simulate one trial per entry of ``trial_end_s`` (s), trial ``i`` up to ``trial_end_s[i]``
     (with the MADC on, every trial up to the longest). Host events: arrival time (s), trial and
     row of ``neurons.host_*`` (E,) each, sorted by trial."""
@@ -150,16 +160,41 @@ def simulate(neurons: Neurons, event_time, event_trial, event_source, trial_end_
     nn = _sparse(neurons.nn_exc * neurons.sends[:, None], neurons.nn_inh * neurons.sends[:, None])
     params, lags = _tables(neurons, noise)
     key = np.uint64(seed.generate_state(1, np.uint64)[0])
-    flags = np.array([noise.membrane_rms, noise.threshold_rms, noise.jitter_rms_s, noise.spike_latency_s,
-                      6 * noise.membrane_rms + 6 * noise.threshold_rms + 1e-3])
+    flags = np.array(
+        [
+            noise.membrane_rms,
+            noise.threshold_rms,
+            noise.jitter_rms_s,
+            noise.spike_latency_s,
+            6 * noise.membrane_rms + 6 * noise.threshold_rms + 1e-3,
+        ]
+    )
     event_time = np.ascontiguousarray(event_time, np.float64)
     event_source = np.ascontiguousarray(event_source, np.int64)
     source = chip.MADC_SOURCES.index(probe.madc_source)
 
     def one(lo):
         hi = min(lo + TRIAL_CHUNK, T)
-        return _run_trials(lo, hi, key, steps, ev_ptr, event_time, event_source, *host, *nn, params, lags, flags,
-                           recording, probe.madc_column, source, madc, cadc_times, cadc)
+        return _run_trials(
+            lo,
+            hi,
+            key,
+            steps,
+            ev_ptr,
+            event_time,
+            event_source,
+            *host,
+            *nn,
+            params,
+            lags,
+            flags,
+            recording,
+            probe.madc_column,
+            source,
+            madc,
+            cadc_times,
+            cadc,
+        )
 
     starts = range(0, T, TRIAL_CHUNK)
     workers = workers or min(len(starts), os.cpu_count() or 1)
@@ -170,8 +205,14 @@ def simulate(neurons: Neurons, event_time, event_trial, event_source, trial_end_
             parts = list(pool.map(one, starts))
     empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     trial, time, neuron, theta = (np.concatenate(x) for x in zip(empty, *parts))
-    return Result(trial, time, neuron, theta, madc if probe.madc_column >= 0 else None,
-                  cadc if probe.cadc_times is not None else None)
+    return Result(
+        trial,
+        time,
+        neuron,
+        theta,
+        madc if probe.madc_column >= 0 else None,
+        cadc if probe.cadc_times is not None else None,
+    )
 
 
 def _sparse(exc: np.ndarray, inh: np.ndarray):
@@ -187,15 +228,33 @@ def _tables(nr: Neurons, noise: Noise):
     dt = DT_S
     a = np.exp(-dt / nr.tau_mem)
     a_hold = np.exp(-NOISE_HOLD_STEPS * dt / nr.tau_mem)
-    params = np.stack([
-        nr.v_rest, nr.v_reset, nr.v_threshold, nr.tau_mem, nr.tau_exc, nr.tau_inh, nr.refractory, a,
-        np.exp(-dt / nr.tau_exc), np.exp(-dt / nr.tau_inh), psp_kernel(dt, nr.tau_mem, nr.tau_exc),
-        psp_kernel(dt, nr.tau_mem, nr.tau_inh), noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold)),
-        psp_peak(nr.tau_mem, nr.tau_exc),
-    ]).astype(np.float64)
+    params = np.stack(
+        [
+            nr.v_rest,
+            nr.v_reset,
+            nr.v_threshold,
+            nr.tau_mem,
+            nr.tau_exc,
+            nr.tau_inh,
+            nr.refractory,
+            a,
+            np.exp(-dt / nr.tau_exc),
+            np.exp(-dt / nr.tau_inh),
+            psp_kernel(dt, nr.tau_mem, nr.tau_exc),
+            psp_kernel(dt, nr.tau_mem, nr.tau_inh),
+            noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold)),
+            psp_peak(nr.tau_mem, nr.tau_exc),
+        ]
+    ).astype(np.float64)
     lag = (LAG_BIN_S * np.arange(_LAG_BINS + 1))[:, None]
-    lags = np.stack([np.exp(-lag / nr.tau_exc), psp_kernel(lag, nr.tau_mem, nr.tau_exc),
-                     np.exp(-lag / nr.tau_inh), psp_kernel(lag, nr.tau_mem, nr.tau_inh)])
+    lags = np.stack(
+        [
+            np.exp(-lag / nr.tau_exc),
+            psp_kernel(lag, nr.tau_mem, nr.tau_exc),
+            np.exp(-lag / nr.tau_inh),
+            psp_kernel(lag, nr.tau_mem, nr.tau_inh),
+        ]
+    )
     return np.ascontiguousarray(params), np.ascontiguousarray(lags, np.float64)
 
 
@@ -288,8 +347,32 @@ def _grow(a, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_trials(lo, hi, key, steps, ev_ptr, ev_time, ev_src, h_ptr, h_idx, h_qe, h_qi, n_ptr, n_idx, n_qe, n_qi,
-                P, lags, flags, recording, madc_col, madc_src, madc, cadc_times, cadc):
+def _run_trials(
+    lo,
+    hi,
+    key,
+    steps,
+    ev_ptr,
+    ev_time,
+    ev_src,
+    h_ptr,
+    h_idx,
+    h_qe,
+    h_qi,
+    n_ptr,
+    n_idx,
+    n_qe,
+    n_qi,
+    P,
+    lags,
+    flags,
+    recording,
+    madc_col,
+    madc_src,
+    madc,
+    cadc_times,
+    cadc,
+):
     """Simulate trials [lo, hi); returns their spikes (trial, time, neuron, theta). Writes the
     MADC grid trace and CADC values of these trials into ``madc`` / ``cadc``."""
     N = P.shape[1]
@@ -444,7 +527,11 @@ def _run_trials(lo, hi, key, steps, ev_ptr, ev_time, ev_src, h_ptr, h_idx, h_qe,
                     _deliver(V, Ie, Ii, lags, _lag_bin(t1 - s_t), n_ptr, n_idx, n_qe, n_qi, i)
                 else:
                     if n_pend == p_step.size:
-                        p_step, p_time, p_src = _grow(p_step, n_pend + 1), _grow(p_time, n_pend + 1), _grow(p_src, n_pend + 1)
+                        p_step, p_time, p_src = (
+                            _grow(p_step, n_pend + 1),
+                            _grow(p_time, n_pend + 1),
+                            _grow(p_src, n_pend + 1),
+                        )
                     p_step[n_pend], p_time[n_pend], p_src[n_pend] = s_step, s_t, i
                     n_pend += 1
             # recording

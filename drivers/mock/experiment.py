@@ -6,6 +6,7 @@ routed host events, may fire by itself (resting potential within a noise margin 
 threshold), or is reached through the crossbar by a simulated neuron's spikes. Every other
 neuron provably stays silent at rest.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,18 +38,29 @@ def execute(mock, stimulus: Stimulus, recording: Recording, run_seed: np.random.
     gain_i = (params.weight_gain_inh * cfg.enable_synin_inh).astype(np.float32)
     q_exc, q_inh = w_exc * gain_e, w_inh * gain_i  # (L, 512) current jumps
 
-    active, nn_exc, nn_inh = _active_set(mock, recording, q_exc[np.unique(source[keep])], q_inh[np.unique(source[keep])], gain_e, gain_i)
+    active, nn_exc, nn_inh = _active_set(
+        mock, recording, q_exc[np.unique(source[keep])], q_inh[np.unique(source[keep])], gain_e, gain_i
+    )
     neurons = engine.Neurons(
-        v_rest=params.v_rest[active], v_reset=params.v_reset[active], v_threshold=params.v_threshold[active],
-        tau_mem=params.tau_mem[active], tau_exc=params.tau_syn_exc[active], tau_inh=params.tau_syn_inh[active],
-        refractory=params.refractory[active], host_exc=np.ascontiguousarray(q_exc[:, active]),
-        host_inh=np.ascontiguousarray(q_inh[:, active]), nn_exc=nn_exc, nn_inh=nn_inh,
+        v_rest=params.v_rest[active],
+        v_reset=params.v_reset[active],
+        v_threshold=params.v_threshold[active],
+        tau_mem=params.tau_mem[active],
+        tau_exc=params.tau_syn_exc[active],
+        tau_inh=params.tau_syn_inh[active],
+        refractory=params.refractory[active],
+        host_exc=np.ascontiguousarray(q_exc[:, active]),
+        host_inh=np.ascontiguousarray(q_inh[:, active]),
+        nn_exc=nn_exc,
+        nn_inh=nn_inh,
         sends=cfg.enable_spike_out[active],
     )
     nm = mismatch.noise
     noise = engine.Noise(
-        membrane_rms=nm.membrane_rms if noisy else 0.0, threshold_rms=nm.threshold_rms if noisy else 0.0,
-        jitter_rms_s=nm.jitter_rms_s if noisy else 0.0, spike_latency_s=nm.spike_latency_s,
+        membrane_rms=nm.membrane_rms if noisy else 0.0,
+        threshold_rms=nm.threshold_rms if noisy else 0.0,
+        jitter_rms_s=nm.jitter_rms_s if noisy else 0.0,
+        spike_latency_s=nm.spike_latency_s,
     )
 
     duration_ticks = int(stimulus.durations.max())
@@ -64,8 +76,9 @@ def execute(mock, stimulus: Stimulus, recording: Recording, run_seed: np.random.
 
     trial = stimulus.trial_index()[keep]
     arrival = events["tick"][keep] * chip.TICK_S + nm.input_latency_s
-    sim = engine.simulate(neurons, arrival, trial.astype(np.int64), source[keep].astype(np.int64), trial_end,
-                          noise, sim_seed, probe)
+    sim = engine.simulate(
+        neurons, arrival, trial.astype(np.int64), source[keep].astype(np.int64), trial_end, noise, sim_seed, probe
+    )
 
     # spikes: global neuron, on the tick grid, inside their trial
     s_trial, s_time, s_active, s_theta = sim.spike_trial, sim.spike_time, sim.spike_neuron, sim.spike_theta
@@ -91,25 +104,41 @@ def execute(mock, stimulus: Stimulus, recording: Recording, run_seed: np.random.
     if column >= 0:
         grid = sim.madc
         mine = s_active == column
-        madc = readout.madc_trace(grid, (s_trial[mine], s_time[mine], s_theta[mine]), float(neurons.v_reset[column]),
-                                  float(neurons.refractory[column]), recording.madc_source, recording.madc_neuron,
-                                  recording.madc_samples, mismatch.readout, readout_rng, noisy)
+        madc = readout.madc_trace(
+            grid,
+            (s_trial[mine], s_time[mine], s_theta[mine]),
+            float(neurons.v_reset[column]),
+            float(neurons.refractory[column]),
+            recording.madc_source,
+            recording.madc_neuron,
+            recording.madc_samples,
+            mismatch.readout,
+            readout_rng,
+            noisy,
+        )
     cadc = None
     if cadc_ticks is not None:
-        cadc = readout.cadc_samples(sim.cadc, active, params.v_rest, cadc_ticks, mismatch.readout, nm.membrane_rms,
-                                    readout_rng, noisy)
+        cadc = readout.cadc_samples(
+            sim.cadc, active, params.v_rest, cadc_ticks, mismatch.readout, nm.membrane_rms, readout_rng, noisy
+        )
     health = Health(events_dropped_input=int(dropped.sum()), spikes_dropped_output=int(np.count_nonzero(~keep_out)))
     return spikes, counters, madc, cadc, health
 
 
 def _check_request(stimulus: Stimulus, recording: Recording, cfg, limits) -> None:
     if stimulus.n_trials > limits.max_trials:
-        raise ConfigError(f"Stimulus has {stimulus.n_trials} trials; allowed: <= {limits.max_trials} per run (DeviceLimits.max_trials)")
+        raise ConfigError(
+            f"Stimulus has {stimulus.n_trials} trials; allowed: <= {limits.max_trials} per run (DeviceLimits.max_trials)"
+        )
     if stimulus.n_events > limits.max_events:
-        raise ConfigError(f"Stimulus has {stimulus.n_events} events; allowed: <= {limits.max_events} per run (DeviceLimits.max_events)")
+        raise ConfigError(
+            f"Stimulus has {stimulus.n_events} events; allowed: <= {limits.max_events} per run (DeviceLimits.max_events)"
+        )
     n = recording.madc_neuron
     if n is not None and not cfg.enable_readout[n]:
-        raise ConfigError(f"Recording.madc_neuron = {n}, but ChipConfig.enable_readout[{n}] is False; enable it to connect the neuron to the MADC")
+        raise ConfigError(
+            f"Recording.madc_neuron = {n}, but ChipConfig.enable_readout[{n}] is False; enable it to connect the neuron to the MADC"
+        )
 
 
 def _active_set(mock, recording: Recording, q_exc: np.ndarray, q_inh: np.ndarray, gain_e, gain_i):

@@ -9,6 +9,7 @@ Output: a trial returns at most ``duration * link_events_per_s + OUTPUT_BURST`` 
 host, and a run at most ``DeviceLimits.max_spikes``; later spikes are dropped from the
 record (they still act on chip and in the spike counters).
 """
+
 from __future__ import annotations
 
 import numpy as np

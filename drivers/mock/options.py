@@ -7,6 +7,7 @@ pace        "off" (as fast as possible) or "realtime" (each run lasts at least t
             a real chip needs: sum of trial durations + overhead_s)
 overhead_s  per-run overhead of ``pace=realtime`` in seconds, >= 0 (default 0.005)
 """
+
 from __future__ import annotations
 
 import urllib.parse

@@ -20,6 +20,7 @@ in its CapMem value for every neuron, so a calibration can binary-search it.
 Every normal draw is clipped at 3 sigma, which keeps each calix feasible range of
 :mod:`hil.chip` reachable for every neuron.
 """
+
 from __future__ import annotations
 
 import attrs
@@ -93,19 +94,26 @@ class Mismatch:
     readout: ReadoutModel
 
     @classmethod
-    def draw(cls, seed: int) -> "Mismatch":
+    def draw(cls, seed: int) -> Mismatch:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
         potential = {
             name: (_clipped_normal(rng, 4.0, _N), 1.0 + _clipped_normal(rng, 0.04, _N), rng.uniform(-0.01, 0.01, _N))
             for name in ("v_leak", "v_reset", "v_threshold")
         }
         tau_mem = (np.exp(_clipped_normal(rng, 0.2, _N)), TAU_MEM_KNEE * np.exp(_clipped_normal(rng, 0.08, _N)))
-        tau_syn = {s: (np.exp(_clipped_normal(rng, 0.15, _N)), TAU_SYN_KNEE * np.exp(_clipped_normal(rng, 0.08, _N))) for s in ("exc", "inh")}
+        tau_syn = {
+            s: (np.exp(_clipped_normal(rng, 0.15, _N)), TAU_SYN_KNEE * np.exp(_clipped_normal(rng, 0.08, _N)))
+            for s in ("exc", "inh")
+        }
         gain_neuron = {s: np.exp(_clipped_normal(rng, 0.12, _N)) for s in ("exc", "inh")}
         gain_quadrant = {s: np.exp(_clipped_normal(rng, 0.05, chip.N_QUADRANTS)) for s in ("exc", "inh")}
         offset_current = (np.exp(_clipped_normal(rng, 0.1, _N)), _clipped_normal(rng, 0.5, _N))
-        synapse = (1.0 + _clipped_normal(rng, 0.03, (chip.N_HEMISPHERES, chip.SYNAPSE_ROWS, chip.SYNAPSE_COLUMNS))).astype(np.float32)
-        noise = NoiseModel(input_latency_s=float(rng.uniform(30e-9, 60e-9)), spike_latency_s=float(rng.uniform(20e-9, 40e-9)))
+        synapse = (
+            1.0 + _clipped_normal(rng, 0.03, (chip.N_HEMISPHERES, chip.SYNAPSE_ROWS, chip.SYNAPSE_COLUMNS))
+        ).astype(np.float32)
+        noise = NoiseModel(
+            input_latency_s=float(rng.uniform(30e-9, 60e-9)), spike_latency_s=float(rng.uniform(20e-9, 40e-9))
+        )
         readout = ReadoutModel(
             madc_offset=float(_clipped_normal(rng, 6.0, None)),
             madc_gain=float(1.0 + _clipped_normal(rng, 0.02, None)),
@@ -161,7 +169,7 @@ class NeuronParameters:
     weight_gain_inh: np.ndarray
 
     @classmethod
-    def of(cls, mismatch: Mismatch, cfg: ChipConfig) -> "NeuronParameters":
+    def of(cls, mismatch: Mismatch, cfg: ChipConfig) -> NeuronParameters:
         quadrant = chip.quadrant_of(np.arange(_N))
         dac = cfg.syn_i_bias_dac[quadrant]
         return cls(

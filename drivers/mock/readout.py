@@ -8,6 +8,7 @@ phase per trial (uniform over one period, not locked to the stimulus); code ``= 
 offset + noise`` (8 bit). Neurons that are not simulated sit at their resting potential
 (plus a fresh membrane-noise sample per reading when noise is on).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,18 @@ def cadc_ticks(n_trials: int, period_s: float, duration_ticks: int, rng) -> np.n
     return np.minimum(ticks, duration_ticks - 1).astype(np.uint64)
 
 
-def madc_trace(grid: np.ndarray, spikes: tuple, v_reset: float, refractory: float, source: str, neuron: int,
-               n_samples: int, model: ReadoutModel, rng, noise: bool) -> MadcTrace:
+def madc_trace(
+    grid: np.ndarray,
+    spikes: tuple,
+    v_reset: float,
+    refractory: float,
+    source: str,
+    neuron: int,
+    n_samples: int,
+    model: ReadoutModel,
+    rng,
+    noise: bool,
+) -> MadcTrace:
     """Grid trace (T, n_steps + 1) in LSB plus the neuron's spikes (trial, time, theta) -> ``MadcTrace``."""
     T = grid.shape[0]
     grid_t = DT_S * np.arange(grid.shape[1])
@@ -62,15 +73,25 @@ def _with_spikes(t, v, spike_t, theta, v_reset, refractory):
     extra_t = np.concatenate([spike_t, spike_t, spike_t + refractory])
     extra_v = np.concatenate([theta, np.full(spike_t.size, v_reset), np.full(spike_t.size, v_reset)])
     # order: at the spike time the threshold knot comes before the reset knot
-    rank = np.concatenate([np.zeros(t.size)[keep], np.full(spike_t.size, 1), np.full(spike_t.size, 2), np.full(spike_t.size, 3)])
+    rank = np.concatenate(
+        [np.zeros(t.size)[keep], np.full(spike_t.size, 1), np.full(spike_t.size, 2), np.full(spike_t.size, 3)]
+    )
     all_t = np.concatenate([t[keep], extra_t])
     all_v = np.concatenate([v[keep], extra_v])
     order = np.lexsort((rank, all_t))
     return all_t[order], all_v[order]
 
 
-def cadc_samples(values: np.ndarray, active: np.ndarray, v_rest: np.ndarray, ticks: np.ndarray,
-                 model: ReadoutModel, membrane_rms: float, rng, noise: bool) -> CadcSamples:
+def cadc_samples(
+    values: np.ndarray,
+    active: np.ndarray,
+    v_rest: np.ndarray,
+    ticks: np.ndarray,
+    model: ReadoutModel,
+    membrane_rms: float,
+    rng,
+    noise: bool,
+) -> CadcSamples:
     """Simulated values (T, S, n_active) LSB of neurons ``active`` -> ``CadcSamples`` of all 512 neurons."""
     T, S = ticks.shape
     full = np.empty((T, S, chip.N_NEURONS), np.float32)

@@ -10,6 +10,7 @@ per-synapse mismatch) and the row's sign.
 ``Routing`` turns a configuration into weight vectors: (input, label) -> excitatory and
 inhibitory weight (512,) float32 in weight LSB; the mock keeps one per configuration.
 """
+
 from __future__ import annotations
 
 import numpy as np

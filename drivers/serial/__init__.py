@@ -1,5 +1,6 @@
 """Host driver for the wire protocol over pyserial: ``/dev/ttyUSB0``, ``socket://host:port``,
 ``loop://``, ``spy://...``, ``rfc2217://...``. See :class:`SerialDevice` and docs/protocol.md."""
+
 from __future__ import annotations
 
 from .device import SerialDevice

@@ -7,6 +7,7 @@ answers a repeated number from its reply cache, so nothing is applied twice. A b
 is reopened and greeted again (HELLO). A changed boot id means the device was reset: the
 driver greets it, sends its whole shadow configuration again and repeats the operation.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,11 +37,25 @@ class SerialDevice(DeviceBase):
     operation may take in total; ``retries``: repeats before ``DeviceTimeout``; ``record``: path
     of a session recording to write."""
 
-    def __init__(self, url: str, port_url: str | None = None, *, timeout: float = 2.0, run_timeout: float = 600.0,
-                 retries: int = 3, backoff: float = 0.05, ack_timeout: float | None = None, chunk_size: int = 1 << 18,
-                 window: int = 8, baudrate: int = 115200, record=None):
+    def __init__(
+        self,
+        url: str,
+        port_url: str | None = None,
+        *,
+        timeout: float = 2.0,
+        run_timeout: float = 600.0,
+        retries: int = 3,
+        backoff: float = 0.05,
+        ack_timeout: float | None = None,
+        chunk_size: int = 1 << 18,
+        window: int = 8,
+        baudrate: int = 115200,
+        record=None,
+    ):
         if timeout <= 0 or run_timeout <= 0 or retries < 0 or backoff < 0:
-            raise hil.ConfigError(f"{url}: timeout = {timeout}, run_timeout = {run_timeout}, retries = {retries}, backoff = {backoff}; allowed: timeouts > 0, retries >= 0, backoff >= 0")
+            raise hil.ConfigError(
+                f"{url}: timeout = {timeout}, run_timeout = {run_timeout}, retries = {retries}, backoff = {backoff}; allowed: timeouts > 0, retries >= 0, backoff >= 0"
+            )
         self.url = url
         self.port_url = port_url or url
         self.timeout, self.run_timeout, self.retries, self.backoff = timeout, run_timeout, retries, backoff
@@ -58,7 +73,9 @@ class SerialDevice(DeviceBase):
         try:
             self._exchange("hello", None)
             if record is not None:
-                self._recorder = wire.SessionWriter(record, {"url": url, "software_version": hil.__version__, "created_unix_s": time.time()})
+                self._recorder = wire.SessionWriter(
+                    record, {"url": url, "software_version": hil.__version__, "created_unix_s": time.time()}
+                )
                 self._record(wire.KIND_REQUEST, *wire.encode_message(self._hello_message()))
                 self._record(wire.KIND_REPLY, *wire.encode_message(self._hello))
         except BaseException:
@@ -86,7 +103,13 @@ class SerialDevice(DeviceBase):
 
         self._op("configure", build, wire.ConfigureReply)
         self._device_config = self._wanted = target
-        log.info("configure", url=self.url, blocks=blocks[0], wall_s=round(time.monotonic() - start, 4), **self._delta(before))
+        log.info(
+            "configure",
+            url=self.url,
+            blocks=blocks[0],
+            wall_s=round(time.monotonic() - start, 4),
+            **self._delta(before),
+        )
 
     def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
         limits = self._hello.limits
@@ -96,9 +119,24 @@ class SerialDevice(DeviceBase):
         reply = self._op("run", lambda: message, wire.RunReply)
         m = reply.measurement
         delta = self._delta(before)
-        health = m.health + Health(link_errors=delta["link_errors"], retries=delta["retries"], bytes_sent=delta["bytes_sent"], bytes_received=delta["bytes_received"])
-        provenance = attrs.evolve(m.provenance, driver=f"serial:{m.provenance.driver}") if m.provenance is not None else None
-        log.info("run", url=self.url, trials=stimulus.n_trials, events=stimulus.n_events, spikes=int(m.spikes.size), wall_s=round(time.monotonic() - start, 4), **delta)
+        health = m.health + Health(
+            link_errors=delta["link_errors"],
+            retries=delta["retries"],
+            bytes_sent=delta["bytes_sent"],
+            bytes_received=delta["bytes_received"],
+        )
+        provenance = (
+            attrs.evolve(m.provenance, driver=f"serial:{m.provenance.driver}") if m.provenance is not None else None
+        )
+        log.info(
+            "run",
+            url=self.url,
+            trials=stimulus.n_trials,
+            events=stimulus.n_events,
+            spikes=int(m.spikes.size),
+            wall_s=round(time.monotonic() - start, 4),
+            **delta,
+        )
         return attrs.evolve(m, health=health, provenance=provenance)
 
     def reset(self) -> None:
@@ -213,7 +251,9 @@ class SerialDevice(DeviceBase):
                 if frame.seq == 0 and frame.type == wire.MsgType.ERROR:
                     return frame.type, frame.payload  # connection-level error (e.g. busy)
                 if frame.n_chunks > 1 and frame.type not in (wire.MsgType.ACK, wire.MsgType.WORKING):
-                    ch.send_frame(wire.MsgType.ACK, frame.seq, chunk=frame.n_chunks, n_chunks=frame.n_chunks)  # stale: stop sending it
+                    ch.send_frame(
+                        wire.MsgType.ACK, frame.seq, chunk=frame.n_chunks, n_chunks=frame.n_chunks
+                    )  # stale: stop sending it
                 continue
             if frame.type == wire.MsgType.ACK:
                 continue
@@ -222,7 +262,9 @@ class SerialDevice(DeviceBase):
                 self._progress += 1
                 continue
             if frame.type in wire.REQUEST_TYPES:
-                raise hil.ProtocolError(f"{self.url}: received our own request (type {frame.type:#04x}) back; is the port a loopback (loop://)? A device or tools/mock-device must answer")
+                raise hil.ProtocolError(
+                    f"{self.url}: received our own request (type {frame.type:#04x}) back; is the port a loopback (loop://)? A device or tools/mock-device must answer"
+                )
             if frame.n_chunks == 1:
                 return frame.type, frame.payload
             if assembly is None or assembly.type != frame.type:
@@ -236,10 +278,14 @@ class SerialDevice(DeviceBase):
     # --- link -------------------------------------------------------------------------------
     def _open_link(self) -> None:
         self._stream = PortStream.open(self.port_url, self.baudrate)
-        self._channel = wire.Channel(self._stream, chunk_size=self.chunk_size, window=self.window, ack_timeout=self.ack_timeout)
+        self._channel = wire.Channel(
+            self._stream, chunk_size=self.chunk_size, window=self.window, ack_timeout=self.ack_timeout
+        )
         t, parts = wire.encode_message(self._hello_message())
         try:
-            reply = expect(self._request_once(t, self._next_seq(), parts, time.monotonic()), wire.HelloReply, "hello", self.url)
+            reply = expect(
+                self._request_once(t, self._next_seq(), parts, time.monotonic()), wire.HelloReply, "hello", self.url
+            )
             self._accept_hello(reply)
         except BaseException:
             self._drop_link()
@@ -247,7 +293,9 @@ class SerialDevice(DeviceBase):
 
     def _accept_hello(self, reply: wire.HelloReply) -> None:
         if reply.version != hil.PROTOCOL_VERSION:
-            raise hil.ProtocolError(f"{self.url}: device speaks protocol version {reply.version}; this driver speaks {hil.PROTOCOL_VERSION}")
+            raise hil.ProtocolError(
+                f"{self.url}: device speaks protocol version {reply.version}; this driver speaks {hil.PROTOCOL_VERSION}"
+            )
         self._rebooted = self._hello is not None and reply.boot_id != self._hello.boot_id
         if self._rebooted:
             log.warning("device_reset_detected", url=self.url, old_boot_id=self._hello.boot_id, boot_id=reply.boot_id)
@@ -259,7 +307,9 @@ class SerialDevice(DeviceBase):
         self._channel.window = max(1, min(self.window, reply.window))
 
     def _hello_message(self) -> wire.Hello:
-        return wire.Hello(hil.PROTOCOL_VERSION, self._session, self.chunk_size, self.window, max(10, int(self.timeout * 1000 / 4)))
+        return wire.Hello(
+            hil.PROTOCOL_VERSION, self._session, self.chunk_size, self.window, max(10, int(self.timeout * 1000 / 4))
+        )
 
     def _drop_link(self) -> None:
         if self._channel is not None:

@@ -1,4 +1,5 @@
 """The pyserial side of the host driver: URL options and a ``ByteStream`` over a pyserial port."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -10,8 +11,15 @@ from hil.errors import ConfigError
 
 # Options the driver takes from the URL query (everything else goes to pyserial).
 DRIVER_OPTIONS = {
-    "timeout": float, "run_timeout": float, "retries": int, "backoff": float, "ack_timeout": float,
-    "chunk_size": int, "window": int, "baudrate": int, "record": str,
+    "timeout": float,
+    "run_timeout": float,
+    "retries": int,
+    "backoff": float,
+    "ack_timeout": float,
+    "chunk_size": int,
+    "window": int,
+    "baudrate": int,
+    "record": str,
 }
 
 
@@ -28,7 +36,9 @@ def split_url(url: str) -> tuple[str, dict]:
             try:
                 options[name] = DRIVER_OPTIONS[name](value)
             except ValueError:
-                raise ConfigError(f"{url}: option {name} = {value!r} is not a {DRIVER_OPTIONS[name].__name__}") from None
+                raise ConfigError(
+                    f"{url}: option {name} = {value!r} is not a {DRIVER_OPTIONS[name].__name__}"
+                ) from None
         else:
             keep.append((name, value))
     return (base + "?" + urllib.parse.urlencode(keep)) if keep else base, options
@@ -43,7 +53,7 @@ class PortStream:
         self.bytes_out = 0
 
     @classmethod
-    def open(cls, url: str, baudrate: int) -> "PortStream":
+    def open(cls, url: str, baudrate: int) -> PortStream:
         try:
             return cls(serial.serial_for_url(url, baudrate=baudrate, timeout=0))
         except (serial.SerialException, OSError, ValueError) as exc:

@@ -1,4 +1,5 @@
 """Building requests and reading replies, shared by the live driver and session replay."""
+
 from __future__ import annotations
 
 import hil
@@ -19,9 +20,13 @@ def run_message(stimulus, recording, limits: hil.DeviceLimits, url: str) -> wire
     if not isinstance(recording, hil.Recording):
         raise ConfigError(f"{url}: run(recording = {type(recording).__name__}); expected hil.Recording")
     if stimulus.n_trials > limits.max_trials:
-        raise ConfigError(f"{url}: Stimulus.n_trials = {stimulus.n_trials} is out of range; allowed: 1..{limits.max_trials} (device limit); split the batch")
+        raise ConfigError(
+            f"{url}: Stimulus.n_trials = {stimulus.n_trials} is out of range; allowed: 1..{limits.max_trials} (device limit); split the batch"
+        )
     if stimulus.n_events > limits.max_events:
-        raise ConfigError(f"{url}: Stimulus.n_events = {stimulus.n_events} is out of range; allowed: 0..{limits.max_events} (device limit); split the batch")
+        raise ConfigError(
+            f"{url}: Stimulus.n_events = {stimulus.n_events} is out of range; allowed: 0..{limits.max_events} (device limit); split the batch"
+        )
     return wire.Run(stimulus, recording)
 
 

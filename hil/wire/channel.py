@@ -8,11 +8,13 @@ sees no progress for ``ack_timeout`` seconds, or a repeated ACK, sends again fro
 first unacknowledged chunk (go-back-N). Single-frame messages are not acknowledged: the
 reply is the acknowledgement, and the host retries the request.
 """
+
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -81,12 +83,16 @@ class Assembly:
     def add(self, frame: Frame) -> bool:
         """Keep ``frame``; False if it is a duplicate. ``ProtocolError`` if it breaks the limits."""
         if frame.n_chunks != self.n_chunks or frame.type != self.type:
-            raise ProtocolError(f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, first chunk said {self.type:#04x} of {self.n_chunks}")
+            raise ProtocolError(
+                f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, first chunk said {self.type:#04x} of {self.n_chunks}"
+            )
         if frame.chunk in self.chunks:
             return False
         size = len(frame.payload)
         if self.nbytes + size > self.limits.max_message:
-            raise ProtocolError(f"message {self.seq}: {self.nbytes + size} bytes exceed the message limit of {self.limits.max_message}")
+            raise ProtocolError(
+                f"message {self.seq}: {self.nbytes + size} bytes exceed the message limit of {self.limits.max_message}"
+            )
         self.chunks[frame.chunk] = frame.payload
         self.nbytes += size
         while self.contiguous in self.chunks:
@@ -111,8 +117,16 @@ class Assembly:
 class Channel:
     """Frames and messages on one byte stream, with counters of what went wrong."""
 
-    def __init__(self, stream: ByteStream, *, chunk_size: int = DEFAULT_CHUNK_SIZE, window: int = 8, ack_timeout: float = 0.5,
-                 max_stalls: int = 6, limits: Limits = LIMITS):
+    def __init__(
+        self,
+        stream: ByteStream,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        window: int = 8,
+        ack_timeout: float = 0.5,
+        max_stalls: int = 6,
+        limits: Limits = LIMITS,
+    ):
         if not 1 <= chunk_size <= limits.max_frame_payload:
             raise ValueError(f"chunk_size = {chunk_size}; allowed 1..{limits.max_frame_payload}")
         if window < 1:
@@ -200,7 +214,9 @@ class Channel:
             if frame is None:
                 stalls += 1
                 if stalls > self.max_stalls:
-                    raise LinkStalled(f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} of {n} chunks acknowledged)")
+                    raise LinkStalled(
+                        f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} of {n} chunks acknowledged)"
+                    )
                 self.resends += 1
                 sent = acked
                 deadline = time.monotonic() + self.ack_timeout

@@ -19,6 +19,7 @@ which is several times faster). The decoder never trusts a
 field before the header CRC has checked it, refuses oversized frames before reading their
 payload, and reports every damaged frame as a :class:`FrameFault` instead of decoding it.
 """
+
 from __future__ import annotations
 
 import struct
@@ -148,12 +149,31 @@ class FrameDecoder:
         if crc32(view[pos : pos + HEADER.size]) != hcrc:
             return FrameFault("header_crc", 1, "header CRC mismatch"), 0
         if version != WIRE_VERSION:
-            return FrameFault("version", HEADER_SIZE, f"frame version {version}, this decoder reads {WIRE_VERSION}", seq, mtype, version), 0
+            return FrameFault(
+                "version",
+                HEADER_SIZE,
+                f"frame version {version}, this decoder reads {WIRE_VERSION}",
+                seq,
+                mtype,
+                version,
+            ), 0
         if length > self.limits.max_frame_payload:
-            return FrameFault("too_large", HEADER_SIZE, f"payload length {length} bytes exceeds the limit of {self.limits.max_frame_payload}", seq, mtype), 0
+            return FrameFault(
+                "too_large",
+                HEADER_SIZE,
+                f"payload length {length} bytes exceeds the limit of {self.limits.max_frame_payload}",
+                seq,
+                mtype,
+            ), 0
         chunk_limit = n_chunks + 1 if mtype == ACK_TYPE else n_chunks
         if not 1 <= n_chunks <= self.limits.max_chunks or chunk >= chunk_limit:
-            return FrameFault("bad_chunking", HEADER_SIZE, f"chunk {chunk} of {n_chunks}; allowed 1..{self.limits.max_chunks} chunks", seq, mtype), 0
+            return FrameFault(
+                "bad_chunking",
+                HEADER_SIZE,
+                f"chunk {chunk} of {n_chunks}; allowed 1..{self.limits.max_chunks} chunks",
+                seq,
+                mtype,
+            ), 0
         return None, length
 
     @staticmethod
@@ -164,7 +184,9 @@ class FrameDecoder:
         payload = view[pos + HEADER_SIZE : end]
         if crc32(payload) != pcrc:
             payload.release()
-            return FrameFault("payload_crc", 1, f"payload CRC mismatch (seq {seq}, type {mtype:#04x}, {length} bytes)", seq, mtype)
+            return FrameFault(
+                "payload_crc", 1, f"payload CRC mismatch (seq {seq}, type {mtype:#04x}, {length} bytes)", seq, mtype
+            )
         if owned:  # the buffer is reused: copy out and drop the view
             data = bytes(payload)
             payload.release()
@@ -183,7 +205,11 @@ class FrameDecoder:
                 rest = bytes(buf[nxt:])
                 self._buf = bytearray()
                 self.bytes_in -= len(rest)
-                return [FrameFault("truncated", nxt, f"frame cut short after {nxt} bytes; resynchronised on the next header")] + self.feed(rest)
+                return [
+                    FrameFault(
+                        "truncated", nxt, f"frame cut short after {nxt} bytes; resynchronised on the next header"
+                    )
+                ] + self.feed(rest)
             nxt = buf.find(SYNC, nxt + 1)
         return []
 

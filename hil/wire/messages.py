@@ -5,6 +5,7 @@ type ``t | 0x80`` or ``ERROR``. ``ACK`` and ``WORKING`` are link-level frames wi
 ``encode_message(msg) -> (type, [buffers])`` and ``decode_message(type, payload) -> msg``
 convert between the attrs classes below and payload bytes; docs/protocol.md lists every field.
 """
+
 from __future__ import annotations
 
 import enum
@@ -58,16 +59,31 @@ class ErrorCode(enum.IntEnum):
 
 
 ERROR_CLASSES: dict[int, type] = {
-    ErrorCode.CONFIG: ConfigError, ErrorCode.RESOURCE: ResourceError, ErrorCode.PROTOCOL: ProtocolError,
-    ErrorCode.TIMEOUT: DeviceTimeout, ErrorCode.DEVICE: DeviceError, ErrorCode.CALIBRATION: CalibrationError,
-    ErrorCode.BUSY: DeviceError, ErrorCode.VERSION: ProtocolError, ErrorCode.RESET: DeviceError,
-    ErrorCode.CONFIG_MISMATCH: DeviceError, ErrorCode.UNKNOWN_TYPE: ProtocolError, ErrorCode.INTERNAL: DeviceError,
+    ErrorCode.CONFIG: ConfigError,
+    ErrorCode.RESOURCE: ResourceError,
+    ErrorCode.PROTOCOL: ProtocolError,
+    ErrorCode.TIMEOUT: DeviceTimeout,
+    ErrorCode.DEVICE: DeviceError,
+    ErrorCode.CALIBRATION: CalibrationError,
+    ErrorCode.BUSY: DeviceError,
+    ErrorCode.VERSION: ProtocolError,
+    ErrorCode.RESET: DeviceError,
+    ErrorCode.CONFIG_MISMATCH: DeviceError,
+    ErrorCode.UNKNOWN_TYPE: ProtocolError,
+    ErrorCode.INTERNAL: DeviceError,
 }
 
 
 def error_code_of(exc: BaseException) -> ErrorCode:
     """The code a device reports for ``exc`` (most specific ``hil.errors`` class first)."""
-    for code in (ErrorCode.CONFIG, ErrorCode.RESOURCE, ErrorCode.PROTOCOL, ErrorCode.TIMEOUT, ErrorCode.CALIBRATION, ErrorCode.DEVICE):
+    for code in (
+        ErrorCode.CONFIG,
+        ErrorCode.RESOURCE,
+        ErrorCode.PROTOCOL,
+        ErrorCode.TIMEOUT,
+        ErrorCode.CALIBRATION,
+        ErrorCode.DEVICE,
+    ):
         if isinstance(exc, ERROR_CLASSES[code]):
             return code
     return ErrorCode.INTERNAL
@@ -172,7 +188,9 @@ def _block_head(key: BlockKey) -> tuple:
 
 def _block_key(kind: int, a: int, row: int) -> BlockKey:
     if kind >= len(BLOCK_KINDS):
-        raise ProtocolError(f"configure: block kind {kind}; allowed 0..{len(BLOCK_KINDS) - 1} ({', '.join(BLOCK_KINDS)})")
+        raise ProtocolError(
+            f"configure: block kind {kind}; allowed 0..{len(BLOCK_KINDS) - 1} ({', '.join(BLOCK_KINDS)})"
+        )
     name = BLOCK_KINDS[kind]
     if name == "field":
         if a >= len(BLOCK_FIELDS):
@@ -180,7 +198,9 @@ def _block_key(kind: int, a: int, row: int) -> BlockKey:
         return BlockKey("field", BLOCK_FIELDS[a])
     if name == "synapse_row":
         if a >= chip.N_HEMISPHERES or row >= chip.SYNAPSE_ROWS:
-            raise ProtocolError(f"configure: synapse row (hemisphere {a}, row {row}); allowed hemisphere 0..{chip.N_HEMISPHERES - 1}, row 0..{chip.SYNAPSE_ROWS - 1}")
+            raise ProtocolError(
+                f"configure: synapse row (hemisphere {a}, row {row}); allowed hemisphere 0..{chip.N_HEMISPHERES - 1}, row 0..{chip.SYNAPSE_ROWS - 1}"
+            )
         return BlockKey("synapse_row", hemisphere=a, row=row)
     return BlockKey(name)
 
@@ -191,8 +211,20 @@ def _limits_put(w: Writer, lim: DeviceLimits) -> None:
 
 
 def _recording_put(w: Writer, rec: Recording) -> None:
-    flags = int(rec.spikes) | (rec.madc_neuron is not None) << 1 | (rec.cadc_period_s is not None) << 2 | int(rec.spike_counts) << 3
-    w.put("BHBId", flags, rec.madc_neuron or 0, chip.MADC_SOURCES.index(rec.madc_source), rec.madc_samples, rec.cadc_period_s or 0.0)
+    flags = (
+        int(rec.spikes)
+        | (rec.madc_neuron is not None) << 1
+        | (rec.cadc_period_s is not None) << 2
+        | int(rec.spike_counts) << 3
+    )
+    w.put(
+        "BHBId",
+        flags,
+        rec.madc_neuron or 0,
+        chip.MADC_SOURCES.index(rec.madc_source),
+        rec.madc_samples,
+        rec.cadc_period_s or 0.0,
+    )
 
 
 def _stimulus_put(w: Writer, stim: Stimulus) -> None:
@@ -226,7 +258,9 @@ def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
         raise ProtocolError(f"run reply: spike tick width {width} bytes; allowed 2 or 4")
     counts = r.array("<u4", n_trials, "spike counts per trial")
     if int(counts.sum(dtype=np.uint64)) != n:
-        raise ProtocolError(f"run reply: per-trial spike counts add up to {int(counts.sum(dtype=np.uint64))}, n_spikes is {n}")
+        raise ProtocolError(
+            f"run reply: per-trial spike counts add up to {int(counts.sum(dtype=np.uint64))}, n_spikes is {n}"
+        )
     spikes = np.empty(n, SPIKE_DTYPE)
     spikes["neuron"] = r.array("<u2", n, "spike neurons")
     spikes["tick"] = r.array(f"<u{width}", n, "spike ticks")
@@ -246,7 +280,9 @@ def _measurement_put(w: Writer, m: Measurement) -> None:
     w.put("B", m.madc is not None)
     if m.madc is not None:
         s = m.madc.samples
-        w.put("HBddII", m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape).array(s, "<u2")
+        w.put(
+            "HBddII", m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape
+        ).array(s, "<u2")
     w.put("B", m.cadc is not None)
     if m.cadc is not None:
         s = m.cadc.samples
@@ -316,8 +352,12 @@ def _decode_run(r: Reader) -> Run:
     if source >= len(chip.MADC_SOURCES):
         raise ProtocolError(f"run: MADC source index {source}; allowed 0..{len(chip.MADC_SOURCES) - 1}")
     recording = Recording(
-        spikes=bool(flags & 1), madc_neuron=neuron if flags & 2 else None, madc_source=chip.MADC_SOURCES[source],
-        madc_samples=samples, cadc_period_s=period if flags & 4 else None, spike_counts=bool(flags & 8),
+        spikes=bool(flags & 1),
+        madc_neuron=neuron if flags & 2 else None,
+        madc_source=chip.MADC_SOURCES[source],
+        madc_samples=samples,
+        cadc_period_s=period if flags & 4 else None,
+        spike_counts=bool(flags & 8),
     )
     n_trials, n_events = r.get("IQ")
     durations = r.array("<u8", n_trials, "durations")
@@ -335,14 +375,28 @@ def _decode_measurement(r: Reader) -> Measurement:
         wall = r.one("d")
         calibration = _optional(r)
         noise_seed = _optional(r)
-        provenance = Provenance(driver, chip_id, config_hash, software, wall, calibration, int(noise_seed) if noise_seed is not None else None)
+        provenance = Provenance(
+            driver,
+            chip_id,
+            config_hash,
+            software,
+            wall,
+            calibration,
+            int(noise_seed) if noise_seed is not None else None,
+        )
     spikes = _spikes_get(r, n_trials)
     madc = cadc = counts = None
     if r.one("B"):
         neuron, source, period, start, rows, cols = r.get("HBddII")
         if source >= len(chip.MADC_SOURCES) or not (math.isfinite(period) and math.isfinite(start)):
             raise ProtocolError(f"run reply: MADC source {source}, period {period}, start {start} are invalid")
-        madc = MadcTrace(neuron, chip.MADC_SOURCES[source], r.array("<u2", rows * cols, "MADC samples").reshape(rows, cols), period, start)
+        madc = MadcTrace(
+            neuron,
+            chip.MADC_SOURCES[source],
+            r.array("<u2", rows * cols, "MADC samples").reshape(rows, cols),
+            period,
+            start,
+        )
     if r.one("B"):
         a, b, c = r.get("III")
         samples = r.array("u1", a * b * c, "CADC samples").reshape(a, b, c)
@@ -374,7 +428,9 @@ def decode_message(msg_type: int, payload):
 
 _DECODERS = {
     MsgType.HELLO: lambda r: Hello(*r.get("HQIHH")),
-    MsgType.HELLO_REPLY: lambda r: HelloReply(*r.get("HQIH"), DeviceLimits(*r.get("IQQd")), r.text(), r.text(), _hash(r)),
+    MsgType.HELLO_REPLY: lambda r: HelloReply(
+        *r.get("HQIH"), DeviceLimits(*r.get("IQQd")), r.text(), r.text(), _hash(r)
+    ),
     MsgType.CONFIGURE: _decode_configure,
     MsgType.CONFIGURE_REPLY: lambda r: ConfigureReply(_hash(r)),
     MsgType.RUN: _decode_run,
@@ -387,9 +443,16 @@ _DECODERS = {
 }
 
 TYPE_OF = {
-    Hello: MsgType.HELLO, HelloReply: MsgType.HELLO_REPLY, Configure: MsgType.CONFIGURE,
-    ConfigureReply: MsgType.CONFIGURE_REPLY, Run: MsgType.RUN, RunReply: MsgType.RUN_REPLY,
-    Reset: MsgType.RESET, ResetReply: MsgType.RESET_REPLY, Bye: MsgType.BYE, ByeReply: MsgType.BYE_REPLY,
+    Hello: MsgType.HELLO,
+    HelloReply: MsgType.HELLO_REPLY,
+    Configure: MsgType.CONFIGURE,
+    ConfigureReply: MsgType.CONFIGURE_REPLY,
+    Run: MsgType.RUN,
+    RunReply: MsgType.RUN_REPLY,
+    Reset: MsgType.RESET,
+    ResetReply: MsgType.RESET_REPLY,
+    Bye: MsgType.BYE,
+    ByeReply: MsgType.BYE_REPLY,
     ErrorReply: MsgType.ERROR,
 }
 
@@ -405,8 +468,28 @@ def payload_bytes(parts) -> bytes:
 
 
 __all__ = [
-    "PROTOCOL_VERSION", "MsgType", "REQUEST_TYPES", "ErrorCode", "ERROR_CLASSES", "error_code_of",
-    "Hello", "HelloReply", "Configure", "ConfigureReply", "Run", "RunReply", "Reset", "ResetReply", "Bye",
-    "ByeReply", "ErrorReply", "BLOCK_FIELDS", "BLOCK_KINDS", "MAX_BLOCKS", "encode_message",
-    "decode_message", "reply_type", "payload_bytes",
+    "PROTOCOL_VERSION",
+    "MsgType",
+    "REQUEST_TYPES",
+    "ErrorCode",
+    "ERROR_CLASSES",
+    "error_code_of",
+    "Hello",
+    "HelloReply",
+    "Configure",
+    "ConfigureReply",
+    "Run",
+    "RunReply",
+    "Reset",
+    "ResetReply",
+    "Bye",
+    "ByeReply",
+    "ErrorReply",
+    "BLOCK_FIELDS",
+    "BLOCK_KINDS",
+    "MAX_BLOCKS",
+    "encode_message",
+    "decode_message",
+    "reply_type",
+    "payload_bytes",
 ]

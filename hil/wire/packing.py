@@ -4,6 +4,7 @@
 frame is built); ``Reader`` checks every declared count against the bytes that are
 actually left *before* it creates an array, so a lying count cannot allocate anything.
 """
+
 from __future__ import annotations
 
 import struct
@@ -27,16 +28,16 @@ class Writer:
     def __init__(self):
         self.parts: list = []
 
-    def put(self, fmt: str, *values) -> "Writer":
+    def put(self, fmt: str, *values) -> Writer:
         self.parts.append(struct.pack("<" + fmt, *values))
         return self
 
-    def text(self, value: str) -> "Writer":
+    def text(self, value: str) -> Writer:
         data = value.encode("utf-8")[:MAX_TEXT]
         self.parts += [_TEXT_LEN.pack(len(data)), data]
         return self
 
-    def array(self, arr, dtype) -> "Writer":
+    def array(self, arr, dtype) -> Writer:
         """Raw little-endian bytes of ``arr`` as ``dtype`` (a zero-copy view when already so)."""
         a = np.ascontiguousarray(arr, dtype=little_endian(dtype))
         if a.size:
@@ -52,7 +53,9 @@ class Reader:
     """Reads a payload front to back; every overrun raises ``ProtocolError`` naming ``what``."""
 
     def __init__(self, payload, what: str):
-        self.view = memoryview(payload).cast("B") if not isinstance(payload, memoryview) or payload.format != "B" else payload
+        self.view = (
+            memoryview(payload).cast("B") if not isinstance(payload, memoryview) or payload.format != "B" else payload
+        )
         self.pos = 0
         self.what = what
 
@@ -63,7 +66,9 @@ class Reader:
     def get(self, fmt: str) -> tuple:
         s = struct.Struct("<" + fmt)
         if s.size > self.left:
-            raise ProtocolError(f"{self.what}: payload ends at byte {len(self.view)}, needed {s.size} more bytes at {self.pos}")
+            raise ProtocolError(
+                f"{self.what}: payload ends at byte {len(self.view)}, needed {s.size} more bytes at {self.pos}"
+            )
         values = s.unpack_from(self.view, self.pos)
         self.pos += s.size
         return values
@@ -74,7 +79,9 @@ class Reader:
     def text(self) -> str:
         (n,) = self.get("H")
         if n > min(MAX_TEXT, self.left):
-            raise ProtocolError(f"{self.what}: text field of {n} bytes at byte {self.pos}; allowed <= {min(MAX_TEXT, self.left)}")
+            raise ProtocolError(
+                f"{self.what}: text field of {n} bytes at byte {self.pos}; allowed <= {min(MAX_TEXT, self.left)}"
+            )
         raw = bytes(self.view[self.pos : self.pos + n])
         self.pos += n
         return raw.decode("utf-8", errors="replace")
@@ -83,7 +90,9 @@ class Reader:
         """``count`` elements of ``dtype`` (a view of the payload); the count is checked first."""
         dt = little_endian(dtype)
         if count < 0 or count * dt.itemsize > self.left:
-            raise ProtocolError(f"{self.what}: {field} declares {count} x {dt.itemsize} bytes, only {self.left} bytes are left")
+            raise ProtocolError(
+                f"{self.what}: {field} declares {count} x {dt.itemsize} bytes, only {self.left} bytes are left"
+            )
         nbytes = count * dt.itemsize
         arr = np.frombuffer(self.view[self.pos : self.pos + nbytes], dtype=np.uint8 if dt == bool else dt)
         self.pos += nbytes

@@ -8,6 +8,7 @@ File layout (little-endian): the 8-byte magic ``b"HILREC\\x00\\x01"``, then reco
 Requests are the host's operations as first built (before any retry or recovery traffic);
 replies are what the operation finally received. No pickle, nothing executable.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,9 @@ def read_session(path) -> tuple[dict, list[Record]]:
                 raise ProtocolError(f"{path}: record {len(records)} is truncated in its header")
             kind, mtype, _, seq, length = RECORD.unpack(head)
             if length > MAX_RECORD or kind > KIND_REPLY:
-                raise ProtocolError(f"{path}: record {len(records)} declares kind {kind}, {length} bytes; allowed kind 0..2, <= {MAX_RECORD} bytes")
+                raise ProtocolError(
+                    f"{path}: record {len(records)} declares kind {kind}, {length} bytes; allowed kind 0..2, <= {MAX_RECORD} bytes"
+                )
             payload = f.read(length)
             tail = f.read(4)
             if len(payload) < length or len(tail) < 4:

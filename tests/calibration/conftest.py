@@ -1,5 +1,6 @@
 """Shared fixtures: one full-chip calibration of the mock chip (seed 11, not used for tuning);
 the calibration cache lives in a temporary directory (tests/conftest.py)."""
+
 import pytest
 
 

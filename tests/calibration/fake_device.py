@@ -5,6 +5,7 @@ Time is stepped at ``dt`` (exact exponential propagation within a step, events a
 step starts, threshold crossings interpolated linearly). Units follow the calibration:
 potentials in CADC LSB, currents in LSB, times in seconds.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,9 @@ N = chip.N_NEURONS
 
 
 class FakeChip(hil.DeviceBase):
-    def __init__(self, seed=0, *, mismatch=1.0, noise=True, dt=0.1e-6, cadc_offsets=True, silent=False, dead=(), latency=40e-9):
+    def __init__(
+        self, seed=0, *, mismatch=1.0, noise=True, dt=0.1e-6, cadc_offsets=True, silent=False, dead=(), latency=40e-9
+    ):
         rng = np.random.default_rng(seed)
         m = lambda s: 1.0 + mismatch * s * rng.standard_normal(N)  # noqa: E731
         self.rng = np.random.default_rng(seed + 1000)
@@ -185,7 +188,11 @@ class FakeChip(hil.DeviceBase):
         if spikes_t:
             st = np.concatenate(spikes_t)
             s = np.empty(st.size, SPIKE_DTYPE)
-            s["trial"], s["tick"], s["neuron"] = np.concatenate(spikes_tr), np.rint(st / chip.TICK_S), np.concatenate(spikes_n)
+            s["trial"], s["tick"], s["neuron"] = (
+                np.concatenate(spikes_tr),
+                np.rint(st / chip.TICK_S),
+                np.concatenate(spikes_n),
+            )
             s = s[np.lexsort((s["tick"], s["trial"]))]
         else:
             s = np.empty(0, SPIKE_DTYPE)
@@ -205,6 +212,13 @@ class FakeChip(hil.DeviceBase):
             raw = madc_trace[:, idx] * 2.0 + 100 + self.rng.normal(0, 0.5, (T, idx.size))
             madc = MadcTrace(n, recording.madc_source, np.clip(np.rint(raw), 0, 1023).astype(np.uint16))
         return Measurement(
-            spikes=s, n_trials=T, health=Health(), madc=madc, cadc=cadc_out, spike_counts=counts,
-            provenance=Provenance("fake", "fake-chip", self.config.content_hash(), hil.__version__, time.perf_counter() - t_wall),
+            spikes=s,
+            n_trials=T,
+            health=Health(),
+            madc=madc,
+            cadc=cadc_out,
+            spike_counts=counts,
+            provenance=Provenance(
+                "fake", "fake-chip", self.config.content_hash(), hil.__version__, time.perf_counter() - t_wall
+            ),
         )

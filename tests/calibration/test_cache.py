@@ -38,17 +38,3 @@ def test_unreadable_entry_is_ignored(monkeypatch, tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("{broken")
     assert C.lookup(key) is None
-
-
-def test_progress_degrades_to_plain_lines_without_a_terminal(monkeypatch, capsys):
-    from calibration.routines import _Progress
-
-    monkeypatch.setenv("CI", "true")
-    p = _Progress(True, 2)
-    p.step("leak", runs=3)
-    p.close()
-    err = capsys.readouterr().err
-    assert "[calibrate 1/2] leak runs=3" in err and "\r" not in err
-    q = _Progress(False, 2)
-    q.step("leak")
-    assert capsys.readouterr().err == ""

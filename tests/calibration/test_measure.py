@@ -1,4 +1,5 @@
 """Measurements against the fake device (a numpy LIF with known parameters)."""
+
 import numpy as np
 import pytest
 
@@ -17,9 +18,18 @@ def chip():
 
 def base_config():
     # mid-range codes of the fake: leak ~ 80 LSB, tau_mem ~ 12 us, tau_syn ~ 6 us, gain ~ 1
-    return hil.ChipConfig(v_leak=250, v_reset=250, v_threshold=460, i_bias_leak=247, i_bias_synin_exc_tau=313,
-                          i_bias_synin_inh_tau=313, i_bias_synin_exc_gm=300, i_bias_synin_inh_gm=300, refractory_counter=125,
-                          refractory_clock_scale=2)
+    return hil.ChipConfig(
+        v_leak=250,
+        v_reset=250,
+        v_threshold=460,
+        i_bias_leak=247,
+        i_bias_synin_exc_tau=313,
+        i_bias_synin_inh_tau=313,
+        i_bias_synin_exc_gm=300,
+        i_bias_synin_inh_gm=300,
+        refractory_counter=125,
+        refractory_clock_scale=2,
+    )
 
 
 def test_rest_matches_truth_up_to_cadc_offsets(chip):

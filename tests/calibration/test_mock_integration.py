@@ -2,6 +2,7 @@
 
 Accuracy is judged with the mock's hidden truth (tests may read it; library code never does).
 """
+
 import json
 
 import attrs
@@ -11,8 +12,6 @@ import pytest
 import hil
 from calibration import CalibrationResult, CalibrationTarget, calibrate, verify
 from hil.errors import CalibrationError, ConfigError
-
-
 
 
 class Counting(hil.DeviceBase):

@@ -1,5 +1,5 @@
 """Parallel calibration of several chips: one process per device, one result file per chip id."""
-import json
+
 import os
 import pathlib
 import subprocess
@@ -24,8 +24,21 @@ def test_two_mock_chips_in_parallel_give_two_results(tmp_path):
 
 def test_tool_devices_prints_a_line_per_chip_and_reports_failures(tmp_path):
     env = dict(os.environ, CI="true")
-    p = subprocess.run([sys.executable, str(ROOT / "tools/calibrate"), "--devices", "mock://?seed=21,mock://?seed=99&bogus=1",
-                        "--out", str(tmp_path), "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools/calibrate"),
+            "--devices",
+            "mock://?seed=21,mock://?seed=99&bogus=1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert p.returncode == 1, p.stderr
     lines = p.stdout.splitlines()
     assert any(l.startswith("chip mock-") and "mock://?seed=21" in l for l in lines), p.stdout

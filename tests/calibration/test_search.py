@@ -56,8 +56,15 @@ def test_model_search_converges_with_noise(transform, through_origin):
     else:
         f = lambda c: s * 100e-6 / (1 + np.asarray(c, float) / r) ** 2  # noqa: E731
         target, init = 6e-6, np.full(N, 400)
-    search = ModelSearch(target, init, transform=transform, through_origin=through_origin, settle=0.003 * target, uniform_until=0.3,
-                         probes=[np.full(N, 400)] if transform is None else ())
+    search = ModelSearch(
+        target,
+        init,
+        transform=transform,
+        through_origin=through_origin,
+        settle=0.003 * target,
+        uniform_until=0.3,
+        probes=[np.full(N, 400)] if transform is None else (),
+    )
     for _ in range(7):
         c = search.codes.copy()
         search.update(c, f(c) * (1 + 0.01 * rng.standard_normal(N)))

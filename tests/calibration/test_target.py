@@ -13,8 +13,18 @@ def test_defaults_are_feasible_and_documented():
     assert t.per_neuron("tau_mem").shape == (chip.N_NEURONS,)
 
 
-@pytest.mark.parametrize("name,value", [("v_leak", 10.0), ("v_threshold", 300.0), ("tau_mem", 100e-6), ("tau_syn_exc", 0.1e-6),
-                                        ("refractory", 1e-3), ("weight_gain_inh", -1.0), ("tau_mem", float("nan"))])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("v_leak", 10.0),
+        ("v_threshold", 300.0),
+        ("tau_mem", 100e-6),
+        ("tau_syn_exc", 0.1e-6),
+        ("refractory", 1e-3),
+        ("weight_gain_inh", -1.0),
+        ("tau_mem", float("nan")),
+    ],
+)
 def test_out_of_range_names_parameter_value_and_range(name, value):
     with pytest.raises(ConfigError) as err:
         CalibrationTarget(**{name: value})

@@ -1,11 +1,9 @@
 """tools/calibrate as a program (served from the session's calibration cache: no device runs)."""
+
 import os
 import pathlib
 import subprocess
 import sys
-
-import pytest
-
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "calibrate"
@@ -13,7 +11,9 @@ TOOL = ROOT / "tools" / "calibrate"
 
 def run_tool(args, cache_dir, timeout=300):
     env = dict(os.environ, BSS2_HIL_CACHE=str(cache_dir), CI="true")
-    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
 
 
 def test_tool_table_out_and_plots(mock_calibration, cache_dir, tmp_path):

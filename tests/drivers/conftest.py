@@ -1,10 +1,11 @@
 """Helpers for the mock-chip tests: small hand-routed configurations."""
+
 import numpy as np
 import pytest
 
 import hil
-from hil import chip
 from drivers.mock import MockChip
+from hil import chip
 
 
 def route_host(cfg: hil.ChipConfig, channel: int, hemisphere: int, bus: int) -> None:

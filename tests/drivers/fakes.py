@@ -3,6 +3,7 @@
 Its output depends on the configuration, the stimulus and a run counter, so a run applied
 twice, a lost configuration or a skipped configure all show in the result.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,11 +78,14 @@ def config(seed: int = 0) -> hil.ChipConfig:
 
 def same_measurement(a: hil.Measurement, b: hil.Measurement) -> bool:
     """Spikes, counts and ADC data identical (health and provenance may differ)."""
+
     def eq(x, y):
         return (x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y))
 
     return (
-        a.n_trials == b.n_trials and np.array_equal(a.spikes, b.spikes) and eq(a.spike_counts, b.spike_counts)
+        a.n_trials == b.n_trials
+        and np.array_equal(a.spikes, b.spikes)
+        and eq(a.spike_counts, b.spike_counts)
         and eq(a.madc.samples if a.madc else None, b.madc.samples if b.madc else None)
         and eq(a.cadc.samples if a.cadc else None, b.cadc.samples if b.cadc else None)
     )

@@ -6,6 +6,7 @@ bytes flipped), drops it (``drop``), sends it twice (``duplicate``), cuts it sho
 (``truncate``), inserts garbage (``garbage``) or holds the link for ``stall_s`` seconds
 (``stall``). ``.address`` is the ``socket://`` URL to open; ``.counts`` says what it did.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,11 +20,24 @@ from hil import wire
 
 
 class FaultyProxy:
-    def __init__(self, target: str, *, seed: int = 0, corrupt=0.0, drop=0.0, duplicate=0.0, truncate=0.0,
-                 garbage=0.0, stall=0.0, stall_s=0.0):
+    def __init__(
+        self,
+        target: str,
+        *,
+        seed: int = 0,
+        corrupt=0.0,
+        drop=0.0,
+        duplicate=0.0,
+        truncate=0.0,
+        garbage=0.0,
+        stall=0.0,
+        stall_s=0.0,
+    ):
         host, port = target.removeprefix("socket://").rsplit(":", 1)
         self.target = (host, int(port))
-        self.rates = dict(corrupt=corrupt, drop=drop, duplicate=duplicate, truncate=truncate, garbage=garbage, stall=stall)
+        self.rates = dict(
+            corrupt=corrupt, drop=drop, duplicate=duplicate, truncate=truncate, garbage=garbage, stall=stall
+        )
         self.stall_s = stall_s
         self.rng = random.Random(seed)
         self.counts: Counter = Counter()
@@ -67,7 +81,12 @@ class FaultyProxy:
                 for item in decoders[s].feed(data):
                     if isinstance(item, wire.Frame):
                         try:
-                            self._forward(peer[s], wire.encode_frame(item.type, item.seq, item.payload, chunk=item.chunk, n_chunks=item.n_chunks))
+                            self._forward(
+                                peer[s],
+                                wire.encode_frame(
+                                    item.type, item.seq, item.payload, chunk=item.chunk, n_chunks=item.n_chunks
+                                ),
+                            )
                         except OSError:
                             return
 

@@ -1,4 +1,5 @@
 """A bad link (corrupted bytes, dropped, duplicated and truncated frames, stalls) changes nothing in the result."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,9 @@ def through_faults(device, work, *, seed=1, chunk_size=8192, **rates):
     srv = Server(device, chunk_size=chunk_size, window=8, ack_timeout=0.05).start()
     proxy = FaultyProxy(srv.address, seed=seed, **{**FAULTS, **rates})
     try:
-        with hil.open(proxy.address, timeout=0.25, retries=8, backoff=0.01, chunk_size=chunk_size, ack_timeout=0.05) as dev:
+        with hil.open(
+            proxy.address, timeout=0.25, retries=8, backoff=0.01, chunk_size=chunk_size, ack_timeout=0.05
+        ) as dev:
             return work(dev), proxy.counts
     finally:
         proxy.stop()

@@ -1,12 +1,13 @@
 """Mock chip as a hil.Device: opening, options, determinism, reset, limits, drops, pacing."""
+
 import time
 
 import numpy as np
 import pytest
 
 import hil
-from hil import chip
 from drivers.mock import MockChip
+from hil import chip
 
 from .conftest import quiet_config, route_host
 
@@ -21,13 +22,16 @@ def test_open_by_url_and_options():
     assert (mock.pace, mock.overhead_s, mock.noise_seed) == ("realtime", 0.01, 5)
 
 
-@pytest.mark.parametrize("url, match", [
-    ("mock://?colour=red", "colour.*allowed: seed, noise"),
-    ("mock://?seed=-1", "seed"),
-    ("mock://?noise=maybe", "noise"),
-    ("mock://?pace=fast", "pace"),
-    ("mock://?overhead_s=x", "overhead_s"),
-])
+@pytest.mark.parametrize(
+    "url, match",
+    [
+        ("mock://?colour=red", "colour.*allowed: seed, noise"),
+        ("mock://?seed=-1", "seed"),
+        ("mock://?noise=maybe", "noise"),
+        ("mock://?pace=fast", "pace"),
+        ("mock://?overhead_s=x", "overhead_s"),
+    ],
+)
 def test_bad_options_are_config_errors(url, match):
     with pytest.raises(hil.ConfigError, match=match):
         hil.open(url)
@@ -46,8 +50,12 @@ def _run(mock, trials=3):
 
 
 def _same(a, b):
-    return (np.array_equal(a.spikes, b.spikes) and np.array_equal(a.madc.samples, b.madc.samples)
-            and np.array_equal(a.cadc.samples, b.cadc.samples) and np.array_equal(a.cadc.ticks, b.cadc.ticks))
+    return (
+        np.array_equal(a.spikes, b.spikes)
+        and np.array_equal(a.madc.samples, b.madc.samples)
+        and np.array_equal(a.cadc.samples, b.cadc.samples)
+        and np.array_equal(a.cadc.ticks, b.cadc.ticks)
+    )
 
 
 def test_same_seeds_same_measurement_and_noise_differs_between_runs():

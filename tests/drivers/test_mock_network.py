@@ -1,4 +1,5 @@
 """A placed Yin-Yang network (5 inputs x 5 copies, 120 hidden, 3 outputs) runs on the mock chip."""
+
 import numpy as np
 
 import hil
@@ -12,9 +13,15 @@ def yinyang_setup(seed=0):
     weights = {"input->hidden0": rng.normal(0.15, 0.3, (25, 120)), "hidden0->output": rng.normal(0.1, 0.3, (120, 3))}
     n = np.full(512, 1)
     base = hil.ChipConfig(
-        v_leak=300 * n, v_reset=300 * n, v_threshold=560 * n, i_bias_leak=110 * n,
-        i_bias_synin_exc_tau=100 * n, i_bias_synin_inh_tau=100 * n,
-        i_bias_synin_exc_gm=500 * n, i_bias_synin_inh_gm=500 * n, refractory_counter=255 * n,
+        v_leak=300 * n,
+        v_reset=300 * n,
+        v_threshold=560 * n,
+        i_bias_leak=110 * n,
+        i_bias_synin_exc_tau=100 * n,
+        i_bias_synin_inh_tau=100 * n,
+        i_bias_synin_exc_gm=500 * n,
+        i_bias_synin_inh_gm=500 * n,
+        refractory_counter=255 * n,
     )
     return placement, placement.config(weights, 40, base)
 

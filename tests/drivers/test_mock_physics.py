@@ -1,12 +1,13 @@
 """Mock chip physics: transfer functions, mismatch, the noise-free membrane against the analytic LIF."""
+
 import numpy as np
 import pytest
 
 import hil
-from hil import chip
 from drivers.mock import MockChip
 from drivers.mock.engine import psp_kernel
 from drivers.mock.physics import Mismatch
+from hil import chip
 
 from .conftest import one_event, quiet_config, route_host
 
@@ -14,7 +15,11 @@ from .conftest import one_event, quiet_config, route_host
 def test_transfer_functions_are_monotonic_and_cover_the_feasible_ranges():
     m = Mismatch.draw(11)
     c = np.arange(chip.CAPMEM_MAX + 1)[:, None] * np.ones((1, chip.N_NEURONS))
-    for name, rng in (("v_leak", chip.V_LEAK_RANGE), ("v_reset", chip.V_RESET_RANGE), ("v_threshold", chip.V_THRESHOLD_RANGE)):
+    for name, rng in (
+        ("v_leak", chip.V_LEAK_RANGE),
+        ("v_reset", chip.V_RESET_RANGE),
+        ("v_threshold", chip.V_THRESHOLD_RANGE),
+    ):
         v = np.stack([m.potential_of(name, row) for row in c])
         assert np.all(np.diff(v, axis=0) > 0)
         assert np.all(v[0] <= rng[0]) and np.all(v[-1] >= rng[1])
@@ -73,7 +78,9 @@ def test_noise_free_membrane_follows_the_analytic_psp():
     q = weight * p["weight_gain_exc"][neuron] * mock._mismatch.synapse[0, 8, neuron]
     t_arrival = tick * chip.TICK_S + mock._mismatch.noise.input_latency_s
     v_rest = p["v_leak"][neuron] + p["i_offset"][neuron]
-    expected = v_rest + q * np.where(t >= t_arrival, psp_kernel(np.maximum(t - t_arrival, 0), p["tau_mem"][neuron], p["tau_syn_exc"][neuron]), 0.0)
+    expected = v_rest + q * np.where(
+        t >= t_arrival, psp_kernel(np.maximum(t - t_arrival, 0), p["tau_mem"][neuron], p["tau_syn_exc"][neuron]), 0.0
+    )
     assert expected.max() - v_rest > 5  # a visible PSP
     assert np.max(np.abs(measured - expected)) < 1.0
     assert meas.spikes.size == 0
@@ -109,7 +116,11 @@ def test_spike_time_matches_the_analytic_crossing_within_a_tick():
     q = weight * p["weight_gain_exc"][neuron] * mock._mismatch.synapse[0, 8, neuron]
     t_arrival = tick * chip.TICK_S + mock._mismatch.noise.input_latency_s
     t = t_arrival + np.linspace(0, 20e-6, 2_000_001)
-    v = p["v_leak"][neuron] + p["i_offset"][neuron] + q * psp_kernel(t - t_arrival, p["tau_mem"][neuron], p["tau_syn_exc"][neuron])
+    v = (
+        p["v_leak"][neuron]
+        + p["i_offset"][neuron]
+        + q * psp_kernel(t - t_arrival, p["tau_mem"][neuron], p["tau_syn_exc"][neuron])
+    )
     t_cross = t[np.argmax(v >= p["v_threshold"][neuron])]
     assert abs(int(meas.spikes["tick"][0]) - t_cross / chip.TICK_S) <= 1.0
     assert meas.spike_counts[0, neuron] == meas.spikes.size

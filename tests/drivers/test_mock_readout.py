@@ -1,10 +1,11 @@
 """Mock chip readout: MADC spacing, resolution, limits; CADC period and phase; spike tick grid."""
+
 import numpy as np
 import pytest
 
 import hil
-from hil import chip
 from drivers.mock import MockChip
+from hil import chip
 
 from .conftest import quiet_config
 

@@ -1,10 +1,11 @@
 """Mock chip routing: crossbar, PADI buses, drivers, synapse labels, neuron->neuron; bad routes."""
+
 import numpy as np
 import pytest
 
 import hil
-from hil import chip
 from drivers.mock import MockChip
+from hil import chip
 
 from .conftest import one_event, quiet_config, route_host
 

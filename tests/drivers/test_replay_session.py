@@ -1,4 +1,5 @@
 """Record a session with ``record=`` and play it back with ``replay://``."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,7 +42,9 @@ def test_replay_mismatch_names_the_first_difference(server, tmp_path):
             rep.run(stimulus(5))
     with hil.open(f"replay://{path}") as rep:
         rep.configure(config(1))
-        with pytest.raises(hil.ProtocolError, match=r"request 2 \(run\) differs from the recording at payload byte \d+"):
+        with pytest.raises(
+            hil.ProtocolError, match=r"request 2 \(run\) differs from the recording at payload byte \d+"
+        ):
             rep.run(stimulus(6))
 
 

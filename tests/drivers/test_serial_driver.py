@@ -1,10 +1,10 @@
 """SerialDevice against a server around the fake device: diffs, errors, retries, resets, timeouts."""
+
 from __future__ import annotations
 
 import socket
 import time
 
-import numpy as np
 import pytest
 
 import hil
@@ -123,7 +123,9 @@ def test_device_gone_raises_device_timeout_naming_url_operation_and_wait(server)
     dev = open_fast(server.address, timeout=0.2, retries=2)
     server.stop()
     start = time.monotonic()
-    with pytest.raises(hil.DeviceTimeout, match=r"socket://127\.0\.0\.1:\d+: run got no answer after 3 attempts in [\d.]+ s"):
+    with pytest.raises(
+        hil.DeviceTimeout, match=r"socket://127\.0\.0\.1:\d+: run got no answer after 3 attempts in [\d.]+ s"
+    ):
         dev.run(stimulus(2))
     assert time.monotonic() - start < 5
     dev.close()
@@ -149,7 +151,10 @@ def test_loop_url_explains_itself():
 
 
 def test_url_options_are_split_from_pyserial_options():
-    assert split_url("socket://h:1?timeout=0.5&logging=debug&record=x.hilrec") == ("socket://h:1?logging=debug", {"timeout": 0.5, "record": "x.hilrec"})
+    assert split_url("socket://h:1?timeout=0.5&logging=debug&record=x.hilrec") == (
+        "socket://h:1?logging=debug",
+        {"timeout": 0.5, "record": "x.hilrec"},
+    )
     assert split_url("serial:///dev/ttyUSB0") == ("/dev/ttyUSB0", {})
     with pytest.raises(hil.ConfigError, match="retries"):
         split_url("socket://h:1?retries=many")

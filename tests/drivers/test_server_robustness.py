@@ -1,4 +1,5 @@
 """The server survives any byte sequence and keeps answering; pseudo-terminal transport."""
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,10 @@ def raw_hello(address, seq=1, patience=5.0):
                 for item in d.feed(data):
                     if isinstance(item, wire.Frame) and item.seq in (seq, 0):
                         reply = wire.decode_message(item.type, item.payload)
-        if not (isinstance(reply, wire.ErrorReply) and reply.code == wire.ErrorCode.BUSY) or time.monotonic() > deadline:
+        if (
+            not (isinstance(reply, wire.ErrorReply) and reply.code == wire.ErrorCode.BUSY)
+            or time.monotonic() > deadline
+        ):
             return reply
         time.sleep(0.05)
 
@@ -58,8 +62,14 @@ def blast(address, data: bytes):
 
 def test_random_and_mutated_bytes_then_valid_handshake(server):
     rng = random.Random(4)
-    frames = [wire.encode_frame(t, rng.randrange(1, 9), p) for t, p in
-              (wire.encode_message(wire.Hello()), wire.encode_message(wire.Run(stimulus(3), hil.Recording())), wire.encode_message(wire.Reset()))]
+    frames = [
+        wire.encode_frame(t, rng.randrange(1, 9), p)
+        for t, p in (
+            wire.encode_message(wire.Hello()),
+            wire.encode_message(wire.Run(stimulus(3), hil.Recording())),
+            wire.encode_message(wire.Reset()),
+        )
+    ]
     for _ in range(30):
         data = bytearray(b"".join(rng.choice(frames) for _ in range(3)))
         for _ in range(rng.randrange(0, 6)):

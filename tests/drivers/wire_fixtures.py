@@ -1,5 +1,6 @@
 """Fixtures of the wire-driver tests (imported by those test modules; tests/drivers/conftest.py
 belongs to the mock chip's tests)."""
+
 from __future__ import annotations
 
 import pytest

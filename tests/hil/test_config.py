@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hil import BlockKey, ChipConfig, ConfigError, chip
+from hil import BlockKey, ChipConfig, ConfigError
 from hil.config import FIELDS
 
 

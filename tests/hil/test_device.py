@@ -18,7 +18,14 @@ def test_entry_points_cover_the_transports():
 
 
 def test_error_hierarchy():
-    for cls in (hil.ConfigError, hil.ResourceError, hil.ProtocolError, hil.DeviceTimeout, hil.DeviceError, hil.CalibrationError):
+    for cls in (
+        hil.ConfigError,
+        hil.ResourceError,
+        hil.ProtocolError,
+        hil.DeviceTimeout,
+        hil.DeviceError,
+        hil.CalibrationError,
+    ):
         assert issubclass(cls, hil.HilError)
     assert issubclass(hil.ConfigError, ValueError)
 

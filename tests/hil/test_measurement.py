@@ -29,4 +29,6 @@ def test_spikes_of_trial_and_health_sum():
     m = Measurement(_spikes([(0, 1, 1), (2, 4, 4), (2, 5, 5)]), n_trials=3)
     assert list(m.spikes_of_trial(2)["neuron"]) == [4, 5]
     assert m.spikes_of_trial(1).size == 0
-    assert Health(retries=1, bytes_sent=10) + Health(retries=2, link_errors=1) == Health(retries=3, link_errors=1, bytes_sent=10)
+    assert Health(retries=1, bytes_sent=10) + Health(retries=2, link_errors=1) == Health(
+        retries=3, link_errors=1, bytes_sent=10
+    )

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hil
 from hil import ConfigError, InputPopulation, LIFPopulation, Network, Projection, ResourceError, chip, place
@@ -24,7 +25,9 @@ def test_yinyang_places_on_one_chip():
     assert np.unique(p.source_driver["input"]).size == 25
     assert np.unique(p.source_driver["hidden0"]).size == 120
     # every source's (driver, synapse label) pair is unique
-    pairs = {(int(d), int(l) & 63) for name in p.source_driver for d, l in zip(p.source_driver[name], p.source_label[name])}
+    pairs = {
+        (int(d), int(l) & 63) for name in p.source_driver for d, l in zip(p.source_driver[name], p.source_label[name])
+    }
     assert len(pairs) == 25 + 120 + 3
 
 
@@ -77,7 +80,9 @@ def test_config_realises_signed_weights_on_the_right_rows():
         assert np.all(cfg.row_modes[h[0], 2 * drv] == chip.ROW_MODE_EXCITATORY)
         assert np.all(cfg.row_modes[h[0], 2 * drv + 1] == chip.ROW_MODE_INHIBITORY)
         labels = cfg.synapse_labels[h[None, :], 2 * drv[:, None], c[None, :]]
-        np.testing.assert_array_equal(labels, np.broadcast_to((p.source_label[proj.source] & 63)[:, None], labels.shape))
+        np.testing.assert_array_equal(
+            labels, np.broadcast_to((p.source_label[proj.source] & 63)[:, None], labels.shape)
+        )
 
 
 def test_routing_delivers_each_source_to_exactly_its_rows():
@@ -94,7 +99,10 @@ def test_routing_delivers_each_source_to_exactly_its_rows():
                 xin = chip.CROSSBAR_HOST_INPUT_OFFSET + channel
             reached = set()
             for out in range(chip.CROSSBAR_OUTPUTS):
-                if cfg.crossbar_enable[xin, out] and (int(label) & int(cfg.crossbar_mask[xin, out])) == cfg.crossbar_target[xin, out]:
+                if (
+                    cfg.crossbar_enable[xin, out]
+                    and (int(label) & int(cfg.crossbar_mask[xin, out])) == cfg.crossbar_target[xin, out]
+                ):
                     h, bus = divmod(out, chip.PADI_BUSES)
                     driver = rs * chip.PADI_BUSES + bus
                     for row in (2 * driver, 2 * driver + 1):
@@ -140,8 +148,12 @@ def test_encode_decode_round_trip_to_the_tick(batch, n_in, dup, data):
     """Encode input times, play them back as if each source's events were spikes, decode: same ticks."""
     net = Network([InputPopulation("x", n_in, dup)], [LIFPopulation("y", 2)], [Projection("x", "y")])
     p = place(net)
-    ticks = np.array(data.draw(st.lists(st.integers(0, 6000), min_size=batch * n_in, max_size=batch * n_in))).reshape(batch, n_in)
-    silent = np.array(data.draw(st.lists(st.booleans(), min_size=batch * n_in, max_size=batch * n_in))).reshape(batch, n_in)
+    ticks = np.array(data.draw(st.lists(st.integers(0, 6000), min_size=batch * n_in, max_size=batch * n_in))).reshape(
+        batch, n_in
+    )
+    silent = np.array(data.draw(st.lists(st.booleans(), min_size=batch * n_in, max_size=batch * n_in))).reshape(
+        batch, n_in
+    )
     times = np.where(silent, np.inf, ticks * chip.TICK_S)
     stim = p.encode(times, 50e-6)
     assert stim.n_trials == batch and stim.n_events == dup * int((~silent).sum())

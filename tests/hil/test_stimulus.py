@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hil import EVENT_DTYPE, ConfigError, Recording, Stimulus, chip
 
@@ -44,7 +45,13 @@ def test_bad_labels_and_dtypes():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.tuples(st.integers(0, 999), st.sampled_from([0, 1, 64, 0x4000, 0xC7FF])), max_size=20), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 999), st.sampled_from([0, 1, 64, 0x4000, 0xC7FF])), max_size=20),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_valid_trials_round_trip(trials):
     trials = [sorted(t) for t in trials]
     s = Stimulus.from_trials(trials, durations=1000)

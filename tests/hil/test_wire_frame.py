@@ -1,4 +1,5 @@
 """Frames, the resynchronising decoder, chunking and the hard limits."""
+
 from __future__ import annotations
 
 import struct
@@ -72,7 +73,15 @@ def test_four_gib_payload_is_refused_at_once():
 
 def test_bad_chunking_and_version_are_refused():
     d = FrameDecoder()
-    kinds = [i.kind for i in d.feed(_header(0, n_chunks=0) + _header(0, n_chunks=1 << 20) + _header(0, version=9) + _header(0, n_chunks=2, chunk=2))]
+    kinds = [
+        i.kind
+        for i in d.feed(
+            _header(0, n_chunks=0)
+            + _header(0, n_chunks=1 << 20)
+            + _header(0, version=9)
+            + _header(0, n_chunks=2, chunk=2)
+        )
+    ]
     assert kinds == ["bad_chunking", "bad_chunking", "version", "bad_chunking"]
 
 
@@ -104,7 +113,11 @@ def test_fuzz_random_bytes_never_crash_and_bounded(data, cut):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.binary(min_size=0, max_size=200), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8), st.integers(0, 2**32 - 1))
+@given(
+    st.binary(min_size=0, max_size=200),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    st.integers(0, 2**32 - 1),
+)
 def test_fuzz_mutated_frames_are_detected_or_identical(payload, mutations, seq):
     frame = bytearray(encode_frame(0x83, seq, payload))
     for pos, value in mutations:

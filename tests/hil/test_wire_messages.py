@@ -1,4 +1,5 @@
 """Message payloads: every type round-trips; malformed payloads raise ProtocolError, never allocate."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,9 +18,16 @@ def round_trip(msg):
 
 
 def test_simple_messages_round_trip():
-    for msg in [wire.Hello(1, 2**63, 4096, 4, 100), wire.Reset(), wire.ResetReply(7), wire.Bye(), wire.ByeReply(),
-                wire.ErrorReply(1, "ConfigError", "v_leak = 2000 is out of range"), wire.ConfigureReply("ab" * 32),
-                wire.HelloReply(1, 9, 1 << 18, 8, hil.DeviceLimits(), "chip-ü", "mock", "cd" * 32)]:
+    for msg in [
+        wire.Hello(1, 2**63, 4096, 4, 100),
+        wire.Reset(),
+        wire.ResetReply(7),
+        wire.Bye(),
+        wire.ByeReply(),
+        wire.ErrorReply(1, "ConfigError", "v_leak = 2000 is out of range"),
+        wire.ConfigureReply("ab" * 32),
+        wire.HelloReply(1, 9, 1 << 18, 8, hil.DeviceLimits(), "chip-ü", "mock", "cd" * 32),
+    ]:
         assert round_trip(msg) == msg
 
 
@@ -49,15 +57,24 @@ events = st.lists(st.tuples(st.integers(0, 999), st.sampled_from([0, 5, 0x7C0, 0
 @given(st.lists(events, min_size=1, max_size=5), st.booleans(), st.booleans())
 def test_run_and_reply_round_trip(trials, madc, counts):
     stim = hil.Stimulus.from_trials([np.array(sorted(t), dtype=np.int64).reshape(-1, 2) for t in trials], 1000)
-    rec = hil.Recording(madc_neuron=3, madc_samples=4, spike_counts=counts) if madc else hil.Recording(cadc_period_s=2e-6, spike_counts=counts)
+    rec = (
+        hil.Recording(madc_neuron=3, madc_samples=4, spike_counts=counts)
+        if madc
+        else hil.Recording(cadc_period_s=2e-6, spike_counts=counts)
+    )
     back = round_trip(wire.Run(stim, rec))
     assert back.stimulus == stim and back.recording == rec
     spikes = np.zeros(stim.n_events, hil.SPIKE_DTYPE)
     spikes["tick"] = stim.events["tick"]
     m = hil.Measurement(
-        spikes, stim.n_trials, hil.Health(1, 2, 3, 4, 5, 6), hil.Provenance("d", "c", "h", "v", 1.5, "cal", 2**70),
+        spikes,
+        stim.n_trials,
+        hil.Health(1, 2, 3, 4, 5, 6),
+        hil.Provenance("d", "c", "h", "v", 1.5, "cal", 2**70),
         hil.MadcTrace(3, "synin_inh", np.ones((stim.n_trials, 4), np.uint16)) if madc else None,
-        None if madc else hil.CadcSamples(np.ones((stim.n_trials, 2, 512), np.uint8), np.ones((stim.n_trials, 2), np.uint64)),
+        None
+        if madc
+        else hil.CadcSamples(np.ones((stim.n_trials, 2, 512), np.uint8), np.ones((stim.n_trials, 2), np.uint64)),
         np.full((stim.n_trials, 512), 3, np.uint16),
     )
     got = round_trip(wire.RunReply(m)).measurement

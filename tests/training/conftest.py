@@ -1,4 +1,5 @@
 """Shared helpers for the training tests."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """WeightAverage: bias-corrected moving average of weights, swapped in for evaluation."""
+
 import pytest
 import torch
 

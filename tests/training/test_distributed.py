@@ -7,7 +7,7 @@ copies of one chip reproduce the single-process run; two different chips reach t
 single-process accuracy with bit-identical weights on the ranks; a killed server stops the
 group within the timeout, naming rank and device, with the checkpoint intact.
 """
-import datetime
+
 import importlib.machinery
 import importlib.util
 import json
@@ -74,7 +74,12 @@ def test_batch_scope_sets_the_samples_per_step(tmp_path):
 
 def test_train_nproc_is_stripped_from_the_relaunched_arguments():
     train = load_tool("train")
-    assert train.strip_nproc(["--nproc", "2", "--out", "x", "--nproc=3", "--epochs", "1"]) == ["--out", "x", "--epochs", "1"]
+    assert train.strip_nproc(["--nproc", "2", "--out", "x", "--nproc=3", "--epochs", "1"]) == [
+        "--out",
+        "x",
+        "--epochs",
+        "1",
+    ]
 
 
 def _free_port():
@@ -147,11 +152,25 @@ def _servers(seeds, **kw):
 def _train(urls, out, config, *extra, timeout=600, **popen):
     cfg = pathlib.Path(out).with_suffix(".json")
     cfg.write_text(json.dumps(config))
-    cmd = [sys.executable, str(ROOT / "tools/train"), "--nproc", str(len(urls)), "--device", ",".join(urls), "--config", str(cfg),
-           "--out", str(out), "--quiet", *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "tools/train"),
+        "--nproc",
+        str(len(urls)),
+        "--device",
+        ",".join(urls),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     env = dict(os.environ, CI="true")
     if popen.pop("background", False):
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -176,7 +195,9 @@ def test_two_chips_train_like_one_process_with_identical_weights(tmp_path):
     assert all(m["ranks_in_sync"] for m in report["metrics"])
     for key in ("device_s", "backward_s", "allreduce_s"):
         assert all(m[key] >= 0 for m in report["metrics"])
-    single = Trainer(TrainerConfig.from_dict({**LEARNING, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False).run()
+    single = Trainer(
+        TrainerConfig.from_dict({**LEARNING, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False
+    ).run()
     accuracies = (report["test_accuracy"], single["test_accuracy"])
     assert min(accuracies) >= 0.5 and abs(accuracies[0] - accuracies[1]) <= 0.15, accuracies
     # resume of the whole group from rank 0's checkpoint: one more epoch
@@ -202,7 +223,9 @@ def test_two_ranks_on_copies_of_one_chip_reproduce_the_single_process_run(tmp_pa
     finally:
         rig.stop([proc for proc, _ in servers])
     assert p.returncode == 0, p.stderr[-3000:]
-    Trainer(TrainerConfig.from_dict({**config, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False).run()
+    Trainer(
+        TrainerConfig.from_dict({**config, "device": "mock://?seed=21&noise=off"}), tmp_path / "one", progress=False
+    ).run()
     a, b = _weights(tmp_path / "two"), _weights(tmp_path / "one")
     for key in a:  # same samples, same chip: only the summation order of the gradient differs
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5)
@@ -214,7 +237,9 @@ def test_killed_server_stops_the_group_within_the_timeout_and_keeps_the_checkpoi
     servers = _servers([21, 22], pace="realtime", overhead=0.02)
     urls = [f"{u}?timeout=0.5&retries=1&backoff=0.05" for _, u in servers]
     try:
-        proc = _train(urls, tmp_path / "run", {**SMALL, "epochs": 30}, "--collective-timeout", str(timeout), background=True)
+        proc = _train(
+            urls, tmp_path / "run", {**SMALL, "epochs": 30}, "--collective-timeout", str(timeout), background=True
+        )
         ckpt = tmp_path / "run" / "checkpoint.pt"
         deadline = time.time() + 300
         while not ckpt.exists() and time.time() < deadline and proc.poll() is None:

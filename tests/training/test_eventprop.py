@@ -1,4 +1,5 @@
 """EventProp gradients against central finite differences (float64), and replay."""
+
 from __future__ import annotations
 
 import math
@@ -55,15 +56,23 @@ def find_case(params, max_spikes, **kwargs):
 def test_single_layer_matches_finite_differences(ratio, v_reset, t_refrac, max_spikes):
     params = LIFParameters(tau_mem=10e-6, tau_syn=10e-6 / ratio, v_leak=0.1, v_reset=v_reset, t_refrac=t_refrac)
     seed, input_times, weights = find_case(params, max_spikes)
-    out = spike_times(input_times.requires_grad_(), weights.requires_grad_(), params, t_max=T_MAX, max_spikes=max_spikes)
+    out = spike_times(
+        input_times.requires_grad_(), weights.requires_grad_(), params, t_max=T_MAX, max_spikes=max_spikes
+    )
     n_spikes = int(torch.isfinite(out.times).sum())
     assert n_spikes >= (10 if max_spikes > 1 else 4)
     if max_spikes > 1:
         assert int(torch.isfinite(out.times[..., 1]).sum()) >= 3  # several neurons spike repeatedly
-    coefficients = torch.randn(out.times.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1e6
+    coefficients = (
+        torch.randn(out.times.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1e6
+    )
     weighted_sum(out.times, coefficients).backward()
-    loss_w = lambda w: weighted_sum(spike_times(input_times.detach(), w, params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients)  # noqa: E731
-    loss_t = lambda t: weighted_sum(spike_times(t, weights.detach(), params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients)  # noqa: E731
+    loss_w = lambda w: weighted_sum(
+        spike_times(input_times.detach(), w, params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
+    )  # noqa: E731
+    loss_t = lambda t: weighted_sum(
+        spike_times(t, weights.detach(), params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
+    )  # noqa: E731
     with torch.no_grad():
         assert_close_to_fd(weights.grad, finite_differences(loss_w, weights.detach(), 1e-6))
         indices = torch.randperm(input_times.numel(), generator=torch.Generator().manual_seed(seed))[:12].tolist()
@@ -80,8 +89,14 @@ def test_two_layers_chain_through_autograd(ratio, max_spikes):
         w1 = torch.randn(4, 6, generator=g, dtype=torch.float64) * 1.5 + 2.0
         w2 = torch.randn(6, 3, generator=g, dtype=torch.float64) * 0.5 + 1.0
         hidden = spike_times(input_times, w1, params, t_max=T_MAX, max_spikes=max_spikes).times
-        n_out_spikes = int(torch.isfinite(spike_times(hidden, w2, params, t_max=T_MAX, max_spikes=max_spikes).times).sum())
-        if n_out_spikes >= 4 and well_posed(input_times, w1, params, T_MAX, max_spikes) and well_posed(hidden, w2, params, T_MAX, max_spikes):
+        n_out_spikes = int(
+            torch.isfinite(spike_times(hidden, w2, params, t_max=T_MAX, max_spikes=max_spikes).times).sum()
+        )
+        if (
+            n_out_spikes >= 4
+            and well_posed(input_times, w1, params, T_MAX, max_spikes)
+            and well_posed(hidden, w2, params, T_MAX, max_spikes)
+        ):
             break
     else:
         raise AssertionError("no well-posed random network found")
@@ -96,7 +111,9 @@ def test_two_layers_chain_through_autograd(ratio, max_spikes):
     weighted_sum(out, coefficients).backward()
     with torch.no_grad():
         indices = torch.randperm(w1.numel(), generator=g)[:12].tolist()
-        fd_w1 = finite_differences(lambda a: weighted_sum(network(input_times, a, w2), coefficients), w1.detach(), 1e-6, indices)
+        fd_w1 = finite_differences(
+            lambda a: weighted_sum(network(input_times, a, w2), coefficients), w1.detach(), 1e-6, indices
+        )
         fd_w2 = finite_differences(lambda b: weighted_sum(network(input_times, w1, b), coefficients), w2.detach(), 1e-6)
     assert_close_to_fd(w1.grad.view(-1)[indices], fd_w1.view(-1)[indices])
     assert_close_to_fd(w2.grad, fd_w2)

@@ -1,4 +1,5 @@
 """Forward pass: exact event-driven spike times against a fine-grid integration."""
+
 from __future__ import annotations
 
 import math
@@ -104,13 +105,25 @@ def test_overflow_is_counted():
 
 def test_closed_form_matches_root_solve():
     input_times, weights = random_layer(11, batch=5)
-    exact = spike_times(input_times, weights, LIFParameters(tau_mem=12e-6, tau_syn=6e-6, v_reset=-0.5), t_max=T_MAX, max_spikes=6).times
-    nearby = spike_times(input_times, weights, LIFParameters(tau_mem=12e-6 * (1 + 1e-13), tau_syn=6e-6, v_reset=-0.5), t_max=T_MAX, max_spikes=6).times
+    exact = spike_times(
+        input_times, weights, LIFParameters(tau_mem=12e-6, tau_syn=6e-6, v_reset=-0.5), t_max=T_MAX, max_spikes=6
+    ).times
+    nearby = spike_times(
+        input_times,
+        weights,
+        LIFParameters(tau_mem=12e-6 * (1 + 1e-13), tau_syn=6e-6, v_reset=-0.5),
+        t_max=T_MAX,
+        max_spikes=6,
+    ).times
     assert torch.isfinite(exact).sum() > 5
     assert torch.equal(torch.isfinite(exact), torch.isfinite(nearby))
     assert torch.allclose(exact[torch.isfinite(exact)], nearby[torch.isfinite(exact)], rtol=1e-9, atol=0)
-    inverse = spike_times(input_times, weights, LIFParameters(tau_mem=3e-6, tau_syn=6e-6), t_max=T_MAX, max_spikes=6).times
-    inverse_near = spike_times(input_times, weights, LIFParameters(tau_mem=3e-6 * (1 + 1e-13), tau_syn=6e-6), t_max=T_MAX, max_spikes=6).times
+    inverse = spike_times(
+        input_times, weights, LIFParameters(tau_mem=3e-6, tau_syn=6e-6), t_max=T_MAX, max_spikes=6
+    ).times
+    inverse_near = spike_times(
+        input_times, weights, LIFParameters(tau_mem=3e-6 * (1 + 1e-13), tau_syn=6e-6), t_max=T_MAX, max_spikes=6
+    ).times
     assert torch.isfinite(inverse).sum() > 5
     assert torch.allclose(inverse[torch.isfinite(inverse)], inverse_near[torch.isfinite(inverse)], rtol=1e-9, atol=0)
 
@@ -131,8 +144,16 @@ def test_per_neuron_parameters():
     tau = torch.tensor([8e-6, 10e-6, 12e-6], dtype=torch.float64)
     joint = spike_times(input_times, weights, LIFParameters(tau_mem=tau, tau_syn=5e-6), t_max=T_MAX, max_spikes=3).times
     for j in range(3):
-        alone = spike_times(input_times, weights[:, j : j + 1], LIFParameters(tau_mem=float(tau[j]), tau_syn=5e-6), t_max=T_MAX, max_spikes=3).times
-        assert torch.allclose(joint[:, j : j + 1], alone, rtol=1e-12, atol=0, equal_nan=False) or torch.equal(joint[:, j : j + 1], alone)
+        alone = spike_times(
+            input_times,
+            weights[:, j : j + 1],
+            LIFParameters(tau_mem=float(tau[j]), tau_syn=5e-6),
+            t_max=T_MAX,
+            max_spikes=3,
+        ).times
+        assert torch.allclose(joint[:, j : j + 1], alone, rtol=1e-12, atol=0, equal_nan=False) or torch.equal(
+            joint[:, j : j + 1], alone
+        )
 
 
 def test_no_input_no_spike():

@@ -1,4 +1,5 @@
 """Software Yin-Yang training: determinism (fast) and a short end-to-end run (slow)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The hardware-in-the-loop trainer on the mock chip: outputs, gradients, resume, bad input."""
+
 import json
 import os
 import pathlib
@@ -17,7 +18,15 @@ from training.config import TrainerConfig
 from training.trainer import Trainer, TrainingInterrupted
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SMALL = dict(train_size=150, test_size=60, n_hidden=40, batch_size=30, epochs=2, init_output_mean=0.3, device="mock://?seed=5&noise=off")
+SMALL = dict(
+    train_size=150,
+    test_size=60,
+    n_hidden=40,
+    batch_size=30,
+    epochs=2,
+    init_output_mean=0.3,
+    device="mock://?seed=5&noise=off",
+)
 
 
 def small(**kw):
@@ -32,7 +41,11 @@ def test_run_writes_report_metrics_checkpoint_and_plots(tmp_path):
     report = Trainer(small(), tmp_path, progress=False).run()
     assert 0.0 <= report["test_accuracy"] <= 1.0 and report["epochs"] == 2
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["test_accuracy"] == report["test_accuracy"] and saved["calibration_id"] and saved["chip_id"].startswith("mock-")
+    assert (
+        saved["test_accuracy"] == report["test_accuracy"]
+        and saved["calibration_id"]
+        and saved["chip_id"].startswith("mock-")
+    )
     lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2]
     assert all(m["bytes_per_step"] > 0 for m in lines)
@@ -74,12 +87,11 @@ def test_killed_mid_epoch_then_resumed_reaches_the_same_weights(tmp_path):
     ckpt = tmp_path / "b" / "checkpoint.pt"
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01)
     assert ckpt.exists(), "no checkpoint appeared"
-    time.sleep(0.5)  # into the second epoch
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # in the second epoch: an epoch takes far longer than the polling interval
     proc.wait(timeout=30)
-    assert torch.load(ckpt, weights_only=True)["epoch"] in (1, 2)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
     subprocess.run(cmd + ["--out", str(tmp_path / "b"), "--resume"], check=True, env=env, timeout=600)
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     for key in a:

@@ -20,9 +20,16 @@ def test_unknown_key_is_named_with_the_known_ones():
 
 @pytest.mark.parametrize(
     "key, value, allowed",
-    [("epochs", "ten", "an integer >= 1"), ("epochs", 0, "an integer >= 1"), ("lr", -1.0, "> 0"), ("lr", float("nan"), "> 0"),
-     ("optimizer", "adamw", "'adam' or 'sgd'"), ("batch_size", True, "an integer >= 1"), ("gamma", 1.5, "(0, 1]"),
-     ("batch_scope", "rank", "'global' or 'per_rank'")],
+    [
+        ("epochs", "ten", "an integer >= 1"),
+        ("epochs", 0, "an integer >= 1"),
+        ("lr", -1.0, "> 0"),
+        ("lr", float("nan"), "> 0"),
+        ("optimizer", "adamw", "'adam' or 'sgd'"),
+        ("batch_size", True, "an integer >= 1"),
+        ("gamma", 1.5, "(0, 1]"),
+        ("batch_scope", "rank", "'global' or 'per_rank'"),
+    ],
 )
 def test_wrong_values_name_key_value_and_allowed(key, value, allowed):
     with pytest.raises(ConfigError, match=f"TrainerConfig.{key} = ") as err:

@@ -1,4 +1,5 @@
 """Parameter and input validation, losses, and the Yin-Yang data set."""
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ def test_invalid_replay_inputs():
     with pytest.raises(ValueError, match="measured_times"):
         replay_spike_times(torch.zeros(1, 2), torch.ones(2, 3), params, torch.zeros(1, 2, 1), t_max=1e-5)
     with pytest.raises(ValueError, match="drive_floor"):
-        replay_spike_times(torch.zeros(1, 2), torch.ones(2, 3), params, torch.zeros(1, 3, 1), t_max=1e-5, drive_floor=0.0)
+        replay_spike_times(
+            torch.zeros(1, 2), torch.ones(2, 3), params, torch.zeros(1, 3, 1), t_max=1e-5, drive_floor=0.0
+        )
     with pytest.raises(ValueError, match="max_spikes"):
         spike_times(torch.zeros(1, 2), torch.ones(2, 3), params, t_max=1e-5, max_spikes=0)
 

@@ -1,4 +1,5 @@
 """Calibration benchmarks: the whole chip, all parameters, on the in-process mock chip."""
+
 from __future__ import annotations
 
 import time

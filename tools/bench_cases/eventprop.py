@@ -1,5 +1,6 @@
 """EventProp LIF layers: forward (inference, no autograd bookkeeping) and forward+backward
 (training step) throughput of a 5-120-3 network."""
+
 from __future__ import annotations
 
 import torch
@@ -60,7 +61,11 @@ def yinyang(bench):
         name = str(dtype).removeprefix("torch.")
         closed = _measure(bench, LIFParameters(tau_mem=12e-6, tau_syn=6e-6), dtype, batch, f"{name}.ratio2")
         closed["speedup_forward_vs_reference"] = closed["forward_samples_per_s"] / REFERENCE[name]["forward"]
-        closed["speedup_forward_backward_vs_reference"] = closed["forward_backward_samples_per_s"] / REFERENCE[name]["forward_backward"]
+        closed["speedup_forward_backward_vs_reference"] = (
+            closed["forward_backward_samples_per_s"] / REFERENCE[name]["forward_backward"]
+        )
         figures[f"{name}.tau_ratio_2"] = closed
-        figures[f"{name}.tau_ratio_1.37"] = _measure(bench, LIFParameters(tau_mem=12e-6, tau_syn=12e-6 / 1.37), dtype, batch, f"{name}.ratio1.37")
+        figures[f"{name}.tau_ratio_1.37"] = _measure(
+            bench, LIFParameters(tau_mem=12e-6, tau_syn=12e-6 / 1.37), dtype, batch, f"{name}.ratio1.37"
+        )
     return figures

@@ -1,12 +1,13 @@
 """Benchmarks of the mock chip (drivers.mock): the placed Yin-Yang network and the full chip."""
+
 from __future__ import annotations
 
 import tracemalloc
 
 import numpy as np
+from bench import case
 
 import hil
-from bench import case
 from drivers.mock import MockChip
 from hil import chip
 
@@ -17,9 +18,15 @@ def yinyang_config(placement, seed=0):
     weights = {"input->hidden0": rng.normal(0.15, 0.3, (25, 120)), "hidden0->output": rng.normal(0.1, 0.3, (120, 3))}
     n = np.ones(chip.N_NEURONS, int)
     base = hil.ChipConfig(
-        v_leak=300 * n, v_reset=300 * n, v_threshold=560 * n, i_bias_leak=110 * n,
-        i_bias_synin_exc_tau=100 * n, i_bias_synin_inh_tau=100 * n,
-        i_bias_synin_exc_gm=500 * n, i_bias_synin_inh_gm=500 * n, refractory_counter=255 * n,
+        v_leak=300 * n,
+        v_reset=300 * n,
+        v_threshold=560 * n,
+        i_bias_leak=110 * n,
+        i_bias_synin_exc_tau=100 * n,
+        i_bias_synin_inh_tau=100 * n,
+        i_bias_synin_exc_gm=500 * n,
+        i_bias_synin_inh_gm=500 * n,
+        refractory_counter=255 * n,
     )
     return weights, placement.config(weights, 40, base)
 
@@ -28,6 +35,7 @@ def _ideal_lif_seconds(bench, placement, weights, times, mock):
     """Median time of training.lif.spike_times on the same network (None if it is not there)."""
     try:
         import torch
+
         from training.lif import LIFParameters, spike_times
     except ImportError:
         return None
@@ -63,9 +71,13 @@ def yinyang(bench):
     seconds = bench.time(run)
     out = placement.decode(last["m"])
     figures = {
-        "batch": batch, "trial_s": 50e-6, "seconds": seconds, "trials_per_s": batch / seconds,
+        "batch": batch,
+        "trial_s": 50e-6,
+        "seconds": seconds,
+        "trials_per_s": batch / seconds,
         "spikes_per_trial": last["m"].spikes.size / batch,
-        "hidden_fired": float(np.isfinite(out["hidden0"]).mean()), "output_fired": float(np.isfinite(out["output"]).mean()),
+        "hidden_fired": float(np.isfinite(out["hidden0"]).mean()),
+        "output_fired": float(np.isfinite(out["output"]).mean()),
     }
     ideal = _ideal_lif_seconds(bench, placement, weights, times, mock)
     if ideal is not None:
@@ -124,8 +136,16 @@ def fullchip(bench):
     tracemalloc.stop()
     m = last["m"]
     return {
-        "batch": batch, "trial_s": 200e-6, "input_rate_hz_hardware": 20e3, "sources": 256,
-        "events_per_trial": stim.n_events / batch, "seconds": seconds, "trials_per_s": batch / seconds,
-        "spikes_per_trial": m.spikes.size / batch, "neurons_fired": np.unique(m.spikes["trial"].astype(np.int64) * chip.N_NEURONS + m.spikes["neuron"]).size / (batch * chip.N_NEURONS),
-        "events_dropped_input": m.health.events_dropped_input, "peak_memory_mib": peak / 2**20,
+        "batch": batch,
+        "trial_s": 200e-6,
+        "input_rate_hz_hardware": 20e3,
+        "sources": 256,
+        "events_per_trial": stim.n_events / batch,
+        "seconds": seconds,
+        "trials_per_s": batch / seconds,
+        "spikes_per_trial": m.spikes.size / batch,
+        "neurons_fired": np.unique(m.spikes["trial"].astype(np.int64) * chip.N_NEURONS + m.spikes["neuron"]).size
+        / (batch * chip.N_NEURONS),
+        "events_dropped_input": m.health.events_dropped_input,
+        "peak_memory_mib": peak / 2**20,
     }

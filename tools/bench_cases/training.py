@@ -1,12 +1,13 @@
 """Benchmarks of the hardware-in-the-loop training step."""
+
 from __future__ import annotations
 
 import attrs
 import numpy as np
 import torch
+from bench import case
 
 import hil
-from bench import case
 from hil import wire
 from training.config import TrainerConfig
 from training.trainer import Trainer

@@ -1,13 +1,14 @@
 """Wire protocol: codec throughput, request latency over TCP loopback, Yin-Yang batch through a socket."""
+
 from __future__ import annotations
 
 import statistics
 import time
 
 import numpy as np
+from bench import case
 
 import hil
-from bench import case
 from drivers.server import Server
 from hil import wire
 
@@ -46,8 +47,12 @@ def codec(bench):
     memcpy_s = bench.time(lambda: np.copyto(dst, src), label="memcpy")
     crc_s = bench.time(lambda: wire.frame.crc32(src), label="crc32")
     return {
-        "spikes": n, "bytes": nbytes, "codec_MB_s": nbytes / codec_s / 1e6, "memcpy_MB_s": nbytes / memcpy_s / 1e6,
-        "crc32_MB_s": nbytes / crc_s / 1e6, "codec_vs_memcpy": codec_s / memcpy_s,
+        "spikes": n,
+        "bytes": nbytes,
+        "codec_MB_s": nbytes / codec_s / 1e6,
+        "memcpy_MB_s": nbytes / memcpy_s / 1e6,
+        "crc32_MB_s": nbytes / crc_s / 1e6,
+        "codec_vs_memcpy": codec_s / memcpy_s,
         "floor_vs_memcpy": (2 * crc_s + 2 * memcpy_s) / memcpy_s,  # two CRC passes + two copies are unavoidable
     }
 
@@ -81,7 +86,11 @@ def latency(bench):
             samples.append(time.perf_counter() - t0)
         median = bench.time(lambda: dev.run(stim))
     samples.sort()
-    return {"median_us": statistics.median(samples) * 1e6, "p99_us": samples[int(0.99 * len(samples))] * 1e6, "bench_median_us": median * 1e6}
+    return {
+        "median_us": statistics.median(samples) * 1e6,
+        "p99_us": samples[int(0.99 * len(samples))] * 1e6,
+        "bench_median_us": median * 1e6,
+    }
 
 
 @case("wire.yinyang")
@@ -108,7 +117,10 @@ def yinyang(bench):
         wire_s = bench.time(lambda: dev.run(stim), label="socket")
     assert np.array_equal(m.spikes, local.run(stim).spikes)
     return {
-        "trials": trials, "spikes_per_batch": int(m.spikes.size), "in_process_trials_s": trials / local_s,
-        "socket_trials_s": trials / wire_s, "socket_vs_in_process": local_s / wire_s,
+        "trials": trials,
+        "spikes_per_batch": int(m.spikes.size),
+        "in_process_trials_s": trials / local_s,
+        "socket_trials_s": trials / wire_s,
+        "socket_vs_in_process": local_s / wire_s,
         "bytes_per_batch": m.health.bytes_sent + m.health.bytes_received,
     }

@@ -1,6 +1,6 @@
 import io
 
-from training.progress import Progress
+from hil.progress import Progress
 
 
 def test_plain_lines_without_a_terminal(monkeypatch):
@@ -20,3 +20,14 @@ def test_disabled_progress_prints_nothing():
     with Progress(4, "x", enabled=False, stream=stream) as p:
         p.update(4)
     assert stream.getvalue() == ""
+
+
+def test_every_step_gets_a_line_when_every_is_one_step(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    stream = io.StringIO()
+    with Progress(3, "calibrate", stream=stream, every=1 / 3, unit="step") as p:
+        for name in ("leak", "drive", "membrane"):
+            p.update(1, step=name)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert "step=membrane" in lines[-1] and "\r" not in stream.getvalue()
