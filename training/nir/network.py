@@ -40,7 +40,6 @@ def _weights(value) -> np.ndarray:
         raise ConfigError(f"Layer.weights has shape {array.shape}; allowed: (n_in, n_out), both >= 1")
     if not np.isfinite(array).all():
         raise ConfigError("Layer.weights contains non-finite values; allowed: finite model units")
-    array.setflags(write=False)
     return array
 
 
