@@ -109,6 +109,7 @@ def test_exported_file_opens_with_nir_read_and_holds_the_documented_mapping(tmp_
     assert np.array_equal(silence, np.diag(np.diag(silence))) and (np.diag(silence) < 0).all()
     assert "out.silence" not in graph.nodes  # three spikes kept: no spike limit in the graph
     assert graph.metadata["event_convention"] == "current_jump"
+    assert "jump by w_in * w" in graph.metadata["event_meaning"]
     assert graph.metadata["time_unit"] == "s" and float(graph.metadata["t_max"]) == T_MAX
 
 

@@ -12,6 +12,7 @@ from hil.errors import ConfigError
 
 from .network import (
     CURRENT_JUMP,
+    EVENT_CONVENTIONS,
     FORMAT,
     RESERVED_KEYS,
     SCHEMA_VERSION,
@@ -58,6 +59,7 @@ def _graph_metadata(metadata: Mapping, t_max: float, input_max_spikes: int) -> d
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "event_convention": CURRENT_JUMP,
+        "event_meaning": EVENT_CONVENTIONS[CURRENT_JUMP],
         "time_unit": "s",
         "t_max": t_max,
         "input_max_spikes": input_max_spikes,

@@ -24,7 +24,15 @@ EVENT_CONVENTIONS = {
 }
 """What a synaptic event means in a CubaLIF node (``tau_syn dI/dt = -I + w_in S``); exports use CURRENT_JUMP."""
 
-RESERVED_KEYS = ("format", "schema_version", "event_convention", "time_unit", "t_max", "input_max_spikes")
+RESERVED_KEYS = (
+    "format",
+    "schema_version",
+    "event_convention",
+    "event_meaning",
+    "time_unit",
+    "t_max",
+    "input_max_spikes",
+)
 """Graph metadata keys the export writes itself (a caller's metadata may not set them)."""
 
 NEURON_FIELDS = ("tau_mem", "tau_syn", "v_th", "v_leak", "v_reset", "t_refrac")
