@@ -19,6 +19,7 @@ Resource model (see docs/architecture.md):
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import attrs
@@ -130,6 +131,24 @@ class Network:
         return (self.population(projection.source).n_sources, self.population(projection.target).size)
 
 
+def _real(what: str, value) -> float:
+    """A real number (not bool, not a string) as float; ``ConfigError`` naming ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{what} = {value!r}: expected a real number")
+    return float(value)
+
+
+def _numeric(what: str, value) -> np.ndarray:
+    """An integer or float array (torch tensors and nested lists included); ``ConfigError`` otherwise."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind not in "iuf":
+        raise ConfigError(f"{what}: dtype {arr.dtype}; expected integer or float numbers")
+    return arr
+
+
 def quantize(weights, scale: float) -> np.ndarray:
     """Float model weights -> signed hardware weights ``round(w * scale)`` clipped to +-63 (int8)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -159,6 +178,8 @@ class Placement:
         """A ``ChipConfig`` realising ``weights`` (projection key ``"a->b"`` -> float array of
         ``network.weight_shape``) at ``scale`` hardware LSB per model unit (a float or a mapping
         per projection key), on top of ``base`` (analog parameters, default ``ChipConfig()``)."""
+        if base is not None and not isinstance(base, ChipConfig):
+            raise ConfigError(f"Placement.config: base = {type(base).__name__}; expected a hil.ChipConfig or None")
         hw = self.hardware_weights(weights, scale)
         cfg = (base or ChipConfig()).copy()
         cfg.enable_spike_out = False
@@ -179,15 +200,20 @@ class Placement:
     def hardware_weights(self, weights: Mapping[str, np.ndarray], scale) -> dict[str, np.ndarray]:
         """Projection key -> signed int8 hardware weights, after checking keys and shapes."""
         expected = {p.key: p for p in self.network.projections}
+        if not isinstance(weights, Mapping):
+            raise ConfigError(f"weights = {type(weights).__name__}; expected a mapping projection key -> array")
         if set(weights) != set(expected):
-            raise ConfigError(f"weights: got projections {sorted(weights)}, expected {sorted(expected)}")
+            raise ConfigError(f"weights: got projections {sorted(map(str, weights))}, expected {sorted(expected)}")
+        if isinstance(scale, Mapping) and not set(expected) <= set(scale):
+            raise ConfigError(f"scale: got projections {sorted(map(str, scale))}, expected {sorted(expected)}")
         out = {}
         for key, proj in expected.items():
-            w = np.asarray(weights[key])
+            w = _numeric(f"weights[{key!r}]", weights[key])
             shape = self.network.weight_shape(proj)
             if w.shape != shape:
                 raise ConfigError(f"weights[{key!r}]: shape {w.shape}, expected {shape} (sources x targets)")
-            out[key] = quantize(w, scale[key] if isinstance(scale, Mapping) else scale)
+            s = _real(f"scale[{key!r}]", scale[key]) if isinstance(scale, Mapping) else _real("scale", scale)
+            out[key] = quantize(w, s)
         return out
 
     def write_weights(self, cfg: ChipConfig, hardware: Mapping[str, np.ndarray]) -> None:
@@ -240,7 +266,8 @@ class Placement:
             input_times = {self.network.inputs[0].name: input_times}
         expected = {p.name: p for p in self.network.inputs}
         if set(input_times) != set(expected):
-            raise ConfigError(f"encode: got inputs {sorted(input_times)}, expected {sorted(expected)}")
+            raise ConfigError(f"encode: got inputs {sorted(map(str, input_times))}, expected {sorted(expected)}")
+        duration_s = _real("encode: duration_s", duration_s)
         if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
             raise ConfigError(
                 f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
@@ -248,7 +275,7 @@ class Placement:
         duration = int(round(duration_s / chip.TICK_S))
         trials, ticks, labels, batch = [], [], [], None
         for name, pop in expected.items():
-            t = np.asarray(input_times[name], dtype=np.float64)
+            t = _numeric(f"encode: input_times[{name!r}]", input_times[name]).astype(np.float64)
             if t.ndim == 2:
                 t = t[..., None]
             if t.ndim != 3 or t.shape[1] != pop.size:

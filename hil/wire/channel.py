@@ -144,6 +144,7 @@ class Channel:
         self.last_fault: FrameFault | None = None
         self.on_fault: Callable[[FrameFault], None] | None = None
         self._partial_since = 0.0  # when the decoder started holding an incomplete frame
+        self._next_recover = 0.0  # earliest time of the next truncation check
 
     # --- frames ----------------------------------------------------------------------------
     def next_frame(self, deadline: float) -> Frame | None:
@@ -154,9 +155,9 @@ class Channel:
         swallow the frames behind it."""
         while not self.inbox:
             now = time.monotonic()
-            if self.decoder.buffered and now - self._partial_since > self.ack_timeout:
+            if self.decoder.buffered and now - self._partial_since > self.ack_timeout and now >= self._next_recover:
                 self._take(self.decoder.recover())
-                self._partial_since = now
+                self._next_recover = now + self.ack_timeout
                 if self.inbox:
                     break
             left = deadline - now
@@ -168,6 +169,10 @@ class Channel:
                     self._partial_since = time.monotonic()
                 self._take(self.decoder.feed(data))
         return self.inbox.popleft()
+
+    def partial_age(self, now: float) -> float:
+        """Seconds the bytes of an incomplete frame have been waiting for the rest (0 if none)."""
+        return now - self._partial_since if self.decoder.buffered else 0.0
 
     def _take(self, items: list) -> None:
         for item in items:

@@ -160,14 +160,29 @@ class ByeReply:
 
 @attrs.frozen
 class ErrorReply:
+    """``retry_after_s`` (BUSY only, on the wire in ms): when the client may try again."""
+
     code: int
     error_class: str
     message: str
+    retry_after_s: float = 0.0
+
+    @classmethod
+    def of(cls, exc: BaseException) -> ErrorReply:
+        """The reply a device sends for ``exc`` (``hil.errors`` classes keep their message)."""
+        code = error_code_of(exc)
+        text = str(exc) if code != ErrorCode.INTERNAL else f"{type(exc).__name__}: {exc}"
+        return cls(int(code), type(exc).__name__, text)
 
     def exception(self, where: str) -> HilError:
-        """The ``hil.errors`` exception this reply stands for, with the device's message."""
-        cls = ERROR_CLASSES.get(self.code, DeviceError)
-        return cls(f"{self.message} [device error {self.error_class}, code {self.code}, at {where}]")
+        """The ``hil.errors`` exception this reply stands for, with the device's message; a BUSY
+        one carries ``retry_after_s``."""
+        exc = ERROR_CLASSES.get(self.code, DeviceError)(
+            f"{self.message} [device error {self.error_class}, code {self.code}, at {where}]"
+        )
+        if self.code == ErrorCode.BUSY:
+            exc.retry_after_s = self.retry_after_s
+        return exc
 
 
 # --- config blocks -----------------------------------------------------------------------------
@@ -206,8 +221,19 @@ def _block_key(kind: int, a: int, row: int) -> BlockKey:
 
 
 # --- encoders ------------------------------------------------------------------------------
+_LIMITS_FORMAT = "IQQdQQ"
+
+
 def _limits_put(w: Writer, lim: DeviceLimits) -> None:
-    w.put("IQQd", lim.max_trials, lim.max_events, lim.max_spikes, lim.link_events_per_s)
+    w.put(
+        _LIMITS_FORMAT,
+        lim.max_trials,
+        lim.max_events,
+        lim.max_spikes,
+        lim.link_events_per_s,
+        lim.max_madc_samples,
+        lim.max_cadc_samples,
+    )
 
 
 def _recording_put(w: Writer, rec: Recording) -> None:
@@ -319,6 +345,8 @@ def encode_message(msg) -> tuple[int, list]:
         w.put("Q", msg.boot_id)
     elif isinstance(msg, ErrorReply):
         w.put("H", msg.code).text(msg.error_class).text(msg.message)
+        if msg.code == ErrorCode.BUSY:
+            w.put("I", min(int(round(max(msg.retry_after_s, 0.0) * 1000)), 0xFFFFFFFF))
     elif not isinstance(msg, (Reset, Bye, ByeReply)):
         raise TypeError(f"encode_message: {type(msg).__name__} is not a wire message")
     return int(TYPE_OF[type(msg)]), w.parts
@@ -426,10 +454,15 @@ def decode_message(msg_type: int, payload):
     return msg
 
 
+def _decode_error(r: Reader) -> ErrorReply:
+    code, error_class, message = r.one("H"), r.text(), r.text()
+    return ErrorReply(code, error_class, message, r.one("I") / 1000 if code == ErrorCode.BUSY else 0.0)
+
+
 _DECODERS = {
     MsgType.HELLO: lambda r: Hello(*r.get("HQIHH")),
     MsgType.HELLO_REPLY: lambda r: HelloReply(
-        *r.get("HQIH"), DeviceLimits(*r.get("IQQd")), r.text(), r.text(), _hash(r)
+        *r.get("HQIH"), DeviceLimits(*r.get(_LIMITS_FORMAT)), r.text(), r.text(), _hash(r)
     ),
     MsgType.CONFIGURE: _decode_configure,
     MsgType.CONFIGURE_REPLY: lambda r: ConfigureReply(_hash(r)),
@@ -439,7 +472,7 @@ _DECODERS = {
     MsgType.RESET_REPLY: lambda r: ResetReply(r.one("Q")),
     MsgType.BYE: lambda r: Bye(),
     MsgType.BYE_REPLY: lambda r: ByeReply(),
-    MsgType.ERROR: lambda r: ErrorReply(r.one("H"), r.text(), r.text()),
+    MsgType.ERROR: _decode_error,
 }
 
 TYPE_OF = {

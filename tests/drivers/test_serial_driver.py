@@ -35,7 +35,7 @@ def test_run_matches_in_process_and_counts_bytes(server, fake):
 
 def test_configure_sends_only_changed_blocks(server, fake, mocker):
     with open_fast(server.address) as dev:
-        spy = mocker.spy(dev, "_exchange")
+        spy = mocker.spy(dev.link, "exchange")
         cfg = config(2)
         dev.configure(cfg)
         first = spy.call_args.args[1]
@@ -64,7 +64,7 @@ def test_validation_happens_before_sending(server, fake):
     fake.limits = hil.DeviceLimits(max_trials=5)
     with open_fast(server.address) as dev:
         before = server.requests
-        with pytest.raises(hil.ConfigError, match="n_trials = 6 .*allowed: 1..5"):
+        with pytest.raises(hil.ConfigError, match="Stimulus.n_trials = 6 exceeds the device limit of 5 per run"):
             dev.run(stimulus(6))
         cfg = hil.ChipConfig()
         cfg.arrays()["v_leak"][0] = 1023  # bypasses assignment checks; validate() catches it
@@ -151,9 +151,9 @@ def test_loop_url_explains_itself():
 
 
 def test_url_options_are_split_from_pyserial_options():
-    assert split_url("socket://h:1?timeout=0.5&logging=debug&record=x.hilrec") == (
+    assert split_url("socket://h:1?timeout=0.5&logging=debug&busy_wait=3") == (
         "socket://h:1?logging=debug",
-        {"timeout": 0.5, "record": "x.hilrec"},
+        {"timeout": 0.5, "busy_wait": 3.0},
     )
     assert split_url("serial:///dev/ttyUSB0") == ("/dev/ttyUSB0", {})
     with pytest.raises(hil.ConfigError, match="retries"):

@@ -36,7 +36,7 @@ def test_reserved_label_bits_are_rejected():
 
 
 def test_bad_labels_and_dtypes():
-    with pytest.raises(ConfigError, match="labels must be"):
+    with pytest.raises(ConfigError, match=r"labels = 70000 is out of range; allowed: 0..65535"):
         Stimulus.from_trials([[(1, 70000)]], durations=10)
     with pytest.raises(ConfigError, match="expected structured"):
         Stimulus(np.zeros(3), [0, 3], [10])
