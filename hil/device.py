@@ -58,16 +58,16 @@ class DeviceLimits:
         madc = stimulus.n_trials * recording.madc_samples if recording.madc_neuron is not None else 0
         cadc = int(recording.cadc_samples(stimulus.durations).sum(dtype=np.uint64))
         asked = (
-            ("Stimulus.n_trials", stimulus.n_trials, self.max_trials),
-            ("Stimulus.n_events", stimulus.n_events, self.max_events),
-            ("MADC samples (n_trials x Recording.madc_samples)", madc, self.max_madc_samples),
-            ("CADC readings (sum over trials of duration / Recording.cadc_period_s)", cadc, self.max_cadc_samples),
+            ("Stimulus.n_trials", stimulus.n_trials, "max_trials"),
+            ("Stimulus.n_events", stimulus.n_events, "max_events"),
+            ("MADC samples (n_trials x Recording.madc_samples)", madc, "max_madc_samples"),
+            ("CADC readings (sum over trials of duration / Recording.cadc_period_s)", cadc, "max_cadc_samples"),
         )
         for name, value, limit in asked:
-            if value > limit:
+            if value > getattr(self, limit):
                 raise ConfigError(
-                    f"{where + ': ' if where else ''}{name} = {value} exceeds the device limit of {limit} per run; "
-                    "split the batch into several runs"
+                    f"{where + ': ' if where else ''}{name} = {value} exceeds the device limit "
+                    f"DeviceLimits.{limit} = {getattr(self, limit)} per run; split the batch into several runs"
                 )
 
 
