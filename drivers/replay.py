@@ -39,7 +39,7 @@ class ReplayDevice(DeviceBase):
         self._exchange("configure", request, wire.ConfigureReply)
         self._requests.device_config = target
 
-    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
+    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:  # noqa: B008 - Recording is frozen: one shared default is safe
         reply = self._exchange("run", self._requests.run(stimulus, recording), wire.RunReply)
         m = reply.measurement
         prov = attrs.evolve(m.provenance, driver=f"replay:{m.provenance.driver}") if m.provenance is not None else None
@@ -67,7 +67,8 @@ class ReplayDevice(DeviceBase):
         index = self._next
         if index >= len(self._records):
             raise hil.ProtocolError(
-                f"{self._where()}: {op} is request {index // 2} but the recording ends after {len(self._records) // 2} requests"
+                f"{self._where()}: {op} is request {index // 2} but the recording ends after "
+                f"{len(self._records) // 2} requests"
             )
         record = self._records[index]
         self._next += 1
@@ -93,12 +94,13 @@ def _compare(request: tuple, record: wire.Record, number: int, op: str, where: s
         )
     if record.payload != payload:
         at = next(
-            (i for i, (a, b) in enumerate(zip(record.payload, payload)) if a != b),
+            (i for i, (a, b) in enumerate(zip(record.payload, payload, strict=False)) if a != b),
             min(len(payload), len(record.payload)),
         )
         raise hil.ProtocolError(
             f"{where}: request {number} ({op}) differs from the recording at payload byte {at} "
-            f"(recorded {len(record.payload)} bytes, now {len(payload)} bytes); replay needs the same calls with the same arguments"
+            f"(recorded {len(record.payload)} bytes, now {len(payload)} bytes); replay needs the same calls with the "
+            "same arguments"
         )
 
 

@@ -90,7 +90,9 @@ class Server:
         self._stop = threading.Event()
         self.worker = DeviceWorker(device, self._stop)
         self._info = self.worker.call(device.info)
-        self.limits = attrs.evolve(limits, max_message=min(limits.max_message, wire.max_request_bytes(self._info.limits)))
+        self.limits = attrs.evolve(
+            limits, max_message=min(limits.max_message, wire.max_request_bytes(self._info.limits))
+        )
         self.boot_id = self._info.boot_id
         self.mirror = hil.ChipConfig()
         self.session: int | None = None
@@ -176,7 +178,9 @@ class Server:
             return
         self._client_peer = peer
         self._active = time.monotonic()
-        self._client = threading.Thread(target=self._session_closing, args=(conn, peer), name="hil-session", daemon=True)
+        self._client = threading.Thread(
+            target=self._session_closing, args=(conn, peer), name="hil-session", daemon=True
+        )
         self._client.start()
 
     def retry_after(self) -> float:
@@ -311,7 +315,8 @@ class Server:
             if self.session_boot != self.boot_id:
                 return error_reply(
                     ErrorCode.RESET,
-                    f"no session for boot id {self.boot_id}: the device was reset or no HELLO was sent; send HELLO, then the whole configuration",
+                    f"no session for boot id {self.boot_id}: the device was reset or no HELLO was sent; send HELLO, "
+                    "then the whole configuration",
                 )
             if isinstance(msg, wire.Configure):
                 return self._configure(ch, seq, msg)
@@ -374,7 +379,8 @@ class Server:
         if digest != msg.expected_hash:
             return error_reply(
                 ErrorCode.CONFIG_MISMATCH,
-                f"configuration after {len(msg.blocks)} blocks has hash {digest[:16]}, host expected {msg.expected_hash[:16]}; send every block",
+                f"configuration after {len(msg.blocks)} blocks has hash {digest[:16]}, host expected "
+                f"{msg.expected_hash[:16]}; send every block",
             )
         self.worker.call_serving(ch, seq, self.device.configure, new)
         self.mirror = new
@@ -387,7 +393,8 @@ class Server:
             self._check_boot()
             return error_reply(
                 ErrorCode.RESET,
-                f"the device was reset during the run (boot id now {self.boot_id}); send HELLO, the configuration, and the run again",
+                f"the device was reset during the run (boot id now {self.boot_id}); send HELLO, the configuration, "
+                "and the run again",
             )
         link = Health(link_errors=ch.faults - faults_before)
         return wire.encode_message(wire.RunReply(attrs.evolve(m, health=m.health + link)))

@@ -48,7 +48,7 @@ class DeviceLimits:
     max_madc_samples: int = 1 << 22
     max_cadc_samples: int = 1 << 14
 
-    def check(self, stimulus: Stimulus, recording: Recording = Recording(), where: str = "") -> None:
+    def check(self, stimulus: Stimulus, recording: Recording = Recording(), where: str = "") -> None:  # noqa: B008 - Recording is frozen: one shared default is safe
         """``ConfigError`` naming the quantity, its value and the limit if the run asks more than
         this device allows; ``where`` (a URL) prefixes the message."""
         if not isinstance(stimulus, Stimulus):
@@ -99,7 +99,7 @@ class Device(Protocol):
 
     def configure(self, config: ChipConfig) -> None: ...
 
-    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement: ...
+    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement: ...  # noqa: B008 - Recording is frozen: one shared default is safe
 
     def reset(self) -> None: ...
 
@@ -175,7 +175,8 @@ def open(url: str = "mock://", *, record=None, **options) -> Device:  # noqa: A0
     if scheme not in drivers:
         raise HilError(
             f"hil.open: no driver for URL scheme {scheme!r} (url {url!r}); installed schemes: "
-            f"{', '.join(sorted(drivers)) or 'none'} (drivers register under the entry-point group {ENTRY_POINT_GROUP!r})"
+            f"{', '.join(sorted(drivers)) or 'none'} (drivers register under the entry-point group "
+            f"{ENTRY_POINT_GROUP!r})"
         )
     device = drivers[scheme].load()(url, **options)
     if record is None:

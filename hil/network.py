@@ -115,8 +115,8 @@ class Network:
         chain = ["input"] + layers
         return cls(
             inputs=[InputPopulation("input", n_inputs, duplication)],
-            populations=[LIFPopulation(n, s) for n, s in zip(layers, sizes)],
-            projections=[Projection(a, b) for a, b in zip(chain[:-1], chain[1:])],
+            populations=[LIFPopulation(n, s) for n, s in zip(layers, sizes, strict=True)],
+            projections=[Projection(a, b) for a, b in zip(chain[:-1], chain[1:], strict=True)],
         )
 
     def population(self, name: str):
@@ -217,7 +217,8 @@ class Placement:
         return out
 
     def write_weights(self, cfg: ChipConfig, hardware: Mapping[str, np.ndarray]) -> None:
-        """Write signed hardware weights (projection key -> int array) and their labels into ``cfg``'s synapse arrays."""
+        """Write signed hardware weights (projection key -> int array) and their labels into ``cfg``'s
+        synapse arrays."""
         for proj in self.network.projections:
             w = np.asarray(hardware[proj.key], dtype=np.int16)
             drv = self.source_driver[proj.source]
@@ -261,7 +262,8 @@ class Placement:
         if not isinstance(input_times, Mapping):
             if len(self.network.inputs) != 1:
                 raise ConfigError(
-                    f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> times"
+                    f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> "
+                    "times"
                 )
             input_times = {self.network.inputs[0].name: input_times}
         expected = {p.name: p for p in self.network.inputs}
@@ -270,7 +272,8 @@ class Placement:
         duration_s = _real("encode: duration_s", duration_s)
         if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
             raise ConfigError(
-                f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
+                f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= "
+                f"{chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
             )
         duration = int(round(duration_s / chip.TICK_S))
         trials, ticks, labels, batch = [], [], [], None
@@ -280,20 +283,23 @@ class Placement:
                 t = t[..., None]
             if t.ndim != 3 or t.shape[1] != pop.size:
                 raise ConfigError(
-                    f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)"
+                    f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, "
+                    f"{pop.size}, k)"
                 )
             if batch is not None and t.shape[0] != batch:
                 raise ConfigError(f"encode: input_times[{name!r}] has batch {t.shape[0]}, other inputs have {batch}")
             batch = t.shape[0]
             if np.any(np.isnan(t)) or np.any(t < 0) or np.any(t == -np.inf):
                 raise ConfigError(
-                    f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} s or inf (no spike)"
+                    f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} "
+                    "s or inf (no spike)"
                 )
             finite = np.isfinite(t)
             if np.any(t[finite] * (1 / chip.TICK_S) >= duration - 0.5):
                 bad = t[finite][np.argmax(t[finite])]
                 raise ConfigError(
-                    f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s = {duration_s:g} s"
+                    f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s "
+                    f"= {duration_s:g} s"
                 )
             b, i, _ = np.nonzero(finite)
             tick = np.rint(t[finite] / chip.TICK_S).astype(np.uint64)
@@ -339,7 +345,8 @@ def place(network: Network, exclude=()) -> Placement:
     excluded = np.unique(np.asarray(exclude, dtype=np.int64))
     if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
         raise ConfigError(
-            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}"
+            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: "
+            f"neuron circuits 0..{chip.N_NEURONS - 1}"
         )
     free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)
     need = sum(p.size for p in network.populations)
@@ -361,7 +368,8 @@ def place(network: Network, exclude=()) -> Placement:
     for name, n in fan_in.items():
         if n > chip.SYNAPSE_DRIVERS:
             raise ResourceError(
-                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the chip has "
+                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the "
+                "chip has "
                 f"{chip.SYNAPSE_DRIVERS} per hemisphere (short by {n - chip.SYNAPSE_DRIVERS})"
             )
 
@@ -380,7 +388,8 @@ def place(network: Network, exclude=()) -> Placement:
                     break
             else:
                 raise ResourceError(
-                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers either feed one of its "
+                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers "
+                    "either feed one of its "
                     f"targets {sorted(tg)} already or have used all {chip.SYNAPSE_LABEL_MAX + 1} labels"
                 )
             drivers[k], labels[k] = d, driver_labels[d]

@@ -112,13 +112,15 @@ class Stimulus:
         if np.any(d == 0) or np.any(d > chip.TIMER_MAX_TICKS):
             bad = d[(d == 0) | (d > chip.TIMER_MAX_TICKS)][0]
             raise ConfigError(
-                f"Stimulus.durations = {bad} ticks is out of range; allowed: 1..{chip.TIMER_MAX_TICKS} (the 32-bit timer, {chip.TIMER_MAX_TICKS * chip.TICK_S:.1f} s)"
+                f"Stimulus.durations = {bad} ticks is out of range; allowed: 1..{chip.TIMER_MAX_TICKS} (the 32-bit "
+                f"timer, {chip.TIMER_MAX_TICKS * chip.TICK_S:.1f} s)"
             )
         labels = e["label"]
         if np.any(labels & chip.LABEL_RESERVED_MASK):
             bad = labels[(labels & chip.LABEL_RESERVED_MASK) != 0][0]
             raise ConfigError(
-                f"Stimulus.events label = {int(bad):#06x} sets reserved bits 13-11; allowed: channel bits 15-14, row-select 10-6, synapse label 5-0"
+                f"Stimulus.events label = {int(bad):#06x} sets reserved bits 13-11; allowed: channel bits 15-14, "
+                "row-select 10-6, synapse label 5-0"
             )
         trial = self.trial_index()
         ticks = e["tick"]
@@ -127,13 +129,15 @@ class Stimulus:
             if np.any(ticks >= limit):
                 i = int(np.argmax(ticks >= limit))
                 raise ConfigError(
-                    f"Stimulus.events[{i}].tick = {ticks[i]} is past the end of trial {trial[i]} (duration {limit[i]} ticks); allowed: 0..{limit[i] - 1}"
+                    f"Stimulus.events[{i}].tick = {ticks[i]} is past the end of trial {trial[i]} (duration "
+                    f"{limit[i]} ticks); allowed: 0..{limit[i] - 1}"
                 )
             unsorted = (np.diff(ticks.astype(np.int64)) < 0) & (trial[1:] == trial[:-1])
             if np.any(unsorted):
                 i = int(np.argmax(unsorted))
                 raise ConfigError(
-                    f"Stimulus.events of trial {trial[i]} are not sorted by tick: event {i + 1} (tick {ticks[i + 1]}) comes after tick {ticks[i]}"
+                    f"Stimulus.events of trial {trial[i]} are not sorted by tick: event {i + 1} (tick "
+                    f"{ticks[i + 1]}) comes after tick {ticks[i]}"
                 )
 
     # --- construction ----------------------------------------------------------------------
@@ -190,7 +194,8 @@ def _madc_neuron(value):
         arr = np.asarray(value).ravel()
         if arr.size != 1:
             raise ConfigError(
-                f"Recording.madc_neuron = {list(arr)}: the MADC records one neuron per run; request {arr.size} runs instead"
+                f"Recording.madc_neuron = {list(arr)}: the MADC records one neuron per run; request {arr.size} runs "
+                "instead"
             )
         value = arr[0]
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -265,5 +270,6 @@ class Recording:
     def __attrs_post_init__(self):
         if self.madc_neuron is not None and self.madc_samples == 0:
             raise ConfigError(
-                f"Recording.madc_samples = 0 with madc_neuron = {self.madc_neuron}; allowed: 1..{chip.MADC_MAX_SAMPLES} when the MADC is on"
+                f"Recording.madc_samples = 0 with madc_neuron = {self.madc_neuron}; allowed: "
+                f"1..{chip.MADC_MAX_SAMPLES} when the MADC is on"
             )

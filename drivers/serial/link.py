@@ -218,7 +218,8 @@ class Link:
                 continue
             if frame.type in wire.REQUEST_TYPES:
                 raise hil.ProtocolError(
-                    f"{self.url}: received our own request (type {frame.type:#04x}) back; is the port a loopback (loop://)? A device or tools/mock-device must answer"
+                    f"{self.url}: received our own request (type {frame.type:#04x}) back; is the port a loopback "
+                    "(loop://)? A device or tools/mock-device must answer"
                 )
             if frame.n_chunks == 1:
                 return frame.type, frame.payload

@@ -2,7 +2,8 @@
 
 :mod:`hil.wire.frame` frames and the resynchronising decoder, :mod:`hil.wire.messages` the
 message types and payload encodings, :mod:`hil.wire.channel` chunking and flow control over
-a byte stream, :mod:`hil.wire.recording` session files, :mod:`hil.wire.requests` device calls as requests. Imports nothing of the project but ``hil``.
+a byte stream, :mod:`hil.wire.recording` session files, :mod:`hil.wire.requests` device calls as requests,
+:mod:`hil.wire.measurements` the RUN_REPLY payload. Imports nothing of the project but ``hil``.
 """
 
 from .channel import (

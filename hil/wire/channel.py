@@ -84,7 +84,8 @@ class Assembly:
         """Keep ``frame``; False if it is a duplicate. ``ProtocolError`` if it breaks the limits."""
         if frame.n_chunks != self.n_chunks or frame.type != self.type:
             raise ProtocolError(
-                f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, first chunk said {self.type:#04x} of {self.n_chunks}"
+                f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, "
+                f"first chunk said {self.type:#04x} of {self.n_chunks}"
             )
         if frame.chunk in self.chunks:
             return False
@@ -220,7 +221,8 @@ class Channel:
                 stalls += 1
                 if stalls > self.max_stalls:
                     raise LinkStalled(
-                        f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} of {n} chunks acknowledged)"
+                        f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} "
+                        f"of {n} chunks acknowledged)"
                     )
                 self.resends += 1
                 sent = acked

@@ -91,7 +91,8 @@ def _read_records(f, path) -> list[Record]:
         kind, mtype, _, seq, length = RECORD.unpack(head)
         if length > MAX_RECORD or kind > KIND_REPLY:
             raise ProtocolError(
-                f"{path}: record {len(records)} declares kind {kind}, {length} bytes; allowed kind 0..2, <= {MAX_RECORD} bytes"
+                f"{path}: record {len(records)} declares kind {kind}, {length} bytes; allowed kind 0..2, <= "
+                f"{MAX_RECORD} bytes"
             )
         payload = f.read(length)
         tail = f.read(4)

@@ -64,7 +64,9 @@ def test_validation_happens_before_sending(server, fake):
     fake.limits = hil.DeviceLimits(max_trials=5)
     with open_fast(server.address) as dev:
         before = server.requests
-        with pytest.raises(hil.ConfigError, match="Stimulus.n_trials = 6 exceeds the device limit DeviceLimits.max_trials = 5 per run"):
+        with pytest.raises(
+            hil.ConfigError, match="Stimulus.n_trials = 6 exceeds the device limit DeviceLimits.max_trials = 5 per run"
+        ):
             dev.run(stimulus(6))
         cfg = hil.ChipConfig()
         cfg.arrays()["v_leak"][0] = 1023  # bypasses assignment checks; validate() catches it
