@@ -44,6 +44,7 @@ from .streams import FdStream, SocketStream, refuse
 
 log = get_logger(__name__)
 
+MEMORY_BUDGET_BYTES = 512 << 20  # a server process stays within this for any run DeviceLimits allow
 IDLE_TIMEOUT_S = 60.0
 FRAME_TIMEOUT_S = 10.0
 BUSY_RETRY_S = 1.0

@@ -43,10 +43,10 @@ class DeviceLimits:
 
     max_trials: int = 16_384
     max_events: int = 1_000_000
-    max_spikes: int = 4_000_000
+    max_spikes: int = 2_000_000
     link_events_per_s: float = 125e6 / 4
-    max_madc_samples: int = 1 << 22
-    max_cadc_samples: int = 1 << 14
+    max_madc_samples: int = 1 << 21
+    max_cadc_samples: int = 1 << 13
 
     def check(self, stimulus: Stimulus, recording: Recording = Recording(), where: str = "") -> None:  # noqa: B008 - Recording is frozen: one shared default is safe
         """``ConfigError`` naming the quantity, its value and the limit if the run asks more than

@@ -7,7 +7,7 @@ import pytest
 import hil
 
 from .fakes import config, same_measurement, stimulus
-from .wire_fixtures import fake, server  # noqa: F401 - fixtures
+from .wire_fixtures import fake_fixture, server_fixture  # noqa: F401 - fixtures "fake" and "server"
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,7 +12,7 @@ from drivers.serial import split_url
 from drivers.server import Server
 
 from .fakes import FakeDevice, config, same_measurement, stimulus
-from .wire_fixtures import fake, server  # noqa: F401 - fixtures
+from .wire_fixtures import fake_fixture, server_fixture  # noqa: F401 - fixtures "fake" and "server"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -135,7 +135,7 @@ def test_device_gone_raises_device_timeout_naming_url_operation_and_wait(server)
 
 def test_silent_device_times_out():
     listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
-    url = "socket://127.0.0.1:%d" % listener.getsockname()[1]
+    url = f"socket://127.0.0.1:{listener.getsockname()[1]}"
     with pytest.raises(hil.DeviceTimeout, match="hello got no answer after 2 attempts"):
         open_fast(url, timeout=0.2, retries=1)
     listener.close()

@@ -26,7 +26,9 @@ def test_yinyang_places_on_one_chip():
     assert np.unique(p.source_driver["hidden0"]).size == 120
     # every source's (driver, synapse label) pair is unique
     pairs = {
-        (int(d), int(l) & 63) for name in p.source_driver for d, l in zip(p.source_driver[name], p.source_label[name])
+        (int(d), int(lab) & 63)
+        for name in p.source_driver
+        for d, lab in zip(p.source_driver[name], p.source_label[name], strict=True)
     }
     assert len(pairs) == 25 + 120 + 3
 
@@ -158,7 +160,7 @@ def test_encode_decode_round_trip_to_the_tick(batch, n_in, dup, data):
     stim = p.encode(times, 50e-6)
     assert stim.n_trials == batch and stim.n_events == dup * int((~silent).sum())
     # map each event back to its input via the label table
-    lookup = {int(l): k // dup for k, l in enumerate(p.source_label["x"])}
+    lookup = {int(lab): k // dup for k, lab in enumerate(p.source_label["x"])}
     decoded = np.full((batch, n_in), np.inf)
     for trial in range(batch):
         for ev in stim.trial(trial):

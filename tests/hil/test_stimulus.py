@@ -57,7 +57,7 @@ def test_valid_trials_round_trip(trials):
     s = Stimulus.from_trials(trials, durations=1000)
     for i, t in enumerate(trials):
         got = s.trial(i)
-        assert [(int(a), int(b)) for a, b in zip(got["tick"], got["label"])] == t
+        assert [(int(a), int(b)) for a, b in zip(got["tick"], got["label"], strict=True)] == t
 
 
 def test_recording_validation():
