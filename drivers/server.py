@@ -240,7 +240,8 @@ class Server:
             if frame.type < MsgType.WORKING:
                 self._unknown_type(ch, frame)
             return True  # stale ACK/WORKING, or a reply type from a confused peer
-        if frame.seq in self.cache or self.cache.stale(frame.seq):
+        repeat = frame.seq in self.cache or self.cache.stale(frame.seq)
+        if repeat and frame.type != MsgType.HELLO:  # HELLO is always answered: it may open a new session
             self._repeat(ch, frame)
             return True
         payload = self._reassemble(ch, frame)

@@ -214,3 +214,18 @@ def test_reply_cache_is_bounded_by_count_and_bytes_and_remembers_what_it_dropped
     assert 6 in cache and 5 not in cache and len(cache) == 1 and not cache.stale(6)
     cache.clear()
     assert len(cache) == 0 and not cache.stale(5)
+
+
+def test_a_new_session_hello_is_answered_even_if_its_seq_was_cached(server):
+    with connect(server.address) as a:
+        a.sendall(hello_frame(1, session=5) + wire.encode_frame(wire.MsgType.BYE, 2))
+        assert isinstance(replies(a, 2)[-1][1], wire.ByeReply)
+    deadline = time.monotonic() + 5
+    while True:
+        with connect(server.address) as b:
+            b.sendall(hello_frame(2, session=6))  # seq 2 is the previous session's cached BYE
+            seq, reply = replies(b, 2)[-1]
+        if seq == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # BUSY (seq 0) while the first session ends
+    assert isinstance(reply, wire.HelloReply)
