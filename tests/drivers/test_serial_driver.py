@@ -8,7 +8,7 @@ import time
 import pytest
 
 import hil
-from drivers.serial import split_url
+from drivers.serial import Link, SerialDevice, split_url
 from drivers.server import Server
 
 from .fakes import FakeDevice, config, same_measurement, stimulus
@@ -176,3 +176,17 @@ def test_large_messages_are_chunked_both_ways(fake):
         assert m.madc.samples.shape == (300, 2000) and m.health.bytes_received > 300 * 2000 * 2
     finally:
         srv.stop()
+
+
+def test_constructing_the_driver_does_no_io_and_open_connects(server, fake):
+    link = Link(server.address, timeout=1.0)
+    dev = SerialDevice(link)
+    assert server.requests == 0 and link.hello is None
+    with pytest.raises(hil.DeviceError, match="not open; call open"):
+        dev.run(stimulus(2))
+    with dev.open() as dev:
+        assert server.requests == 1 and link.hello.chip_id == "fake-0"
+        dev.configure(config(1))
+    unreachable = SerialDevice(Link("socket://127.0.0.1:9", timeout=0.2, retries=0))  # nothing listens there
+    with pytest.raises(hil.DeviceTimeout, match="hello got no answer after 1 attempts"):
+        unreachable.open()

@@ -181,3 +181,28 @@ def test_decode_returns_each_population_in_order():
     assert decoded["output"][0, 2, 0] == pytest.approx(100 * chip.TICK_S)
     assert np.isinf(decoded["output"][1]).all()
     assert decoded["hidden0"][1, 7, 0] == pytest.approx(50 * chip.TICK_S)
+
+
+def test_string_and_non_numeric_arguments_are_config_errors():
+    net = hil.Network.feedforward(2, [3], 1)
+    p = hil.place(net)
+    w = {q.key: np.ones(net.weight_shape(q)) for q in net.projections}
+    cases = [
+        (lambda: p.encode("abc", 1e-5), r"input_times\['input'\]: dtype <U3"),
+        (lambda: p.encode([["a", "b"]], 1e-5), r"input_times\['input'\]: dtype <U1"),
+        (lambda: p.encode(np.zeros((1, 2)), "x"), "duration_s = 'x': expected a real number"),
+        (lambda: p.encode(np.zeros((1, 2)), True), "duration_s = True: expected a real number"),
+        (lambda: p.encode([[1e-6], [1e-6, 2e-6]], 1e-5), "cannot be read as an array"),
+        (lambda: p.config(w, "x"), "scale = 'x': expected a real number"),
+        (lambda: p.config(w, {"input->hidden0": 1.0}), r"scale: got projections \['input->hidden0'\]"),
+        (lambda: p.config(w, {k: "s" for k in w}), r"scale\['input->hidden0'\] = 's'"),
+        (lambda: p.config({k: "a" for k in w}, 1.0), r"weights\['input->hidden0'\]: dtype <U1"),
+        (lambda: p.config("abc", 1.0), "weights = str; expected a mapping"),
+        (lambda: p.config(w, 1.0, base="cfg"), "base = str; expected a hil.ChipConfig"),
+    ]
+    for call, message in cases:
+        with pytest.raises(hil.ConfigError, match=message):
+            call()
+    torch = pytest.importorskip("torch")
+    assert p.encode(torch.full((2, 2), 1e-6), 1e-5).n_events == 4  # tensors and numpy scalars still work
+    assert p.config(w, np.float32(3.0)).synapse_weights.sum() == 3 * (2 * 3 + 3 * 1)
