@@ -12,13 +12,11 @@ the slot by doing nothing. Requests are bounded: a message larger than the large
 the device's limits allow is refused while it arrives, and a RUN beyond the limits is
 answered ``ERROR CONFIG`` before the device sees it (docs/protocol.md, "Budgets").
 
-Per request the server keeps the reply under its sequence number (``ReplyCache``), so a
-retried request is answered from the cache and never applied twice. The device's
-configuration is mirrored here: ``CONFIGURE`` blocks are applied to a copy of the mirror,
-checked against the host's expected hash, then the whole configuration is handed to
-``device.configure``. A device reset (its ``boot_id`` changes) invalidates the session
-until the host says ``HELLO`` again. Device calls run on a worker thread
-(``DeviceWorker``), which cancels a run whose client disconnects.
+Replies are cached by sequence number (``ReplyCache``), so a retried request is never applied
+twice. ``CONFIGURE`` blocks are applied to a mirror of the device's configuration, checked
+against the host's expected hash, then the whole configuration goes to ``device.configure``.
+A device reset (``boot_id`` changes) ends the session until the next ``HELLO``. Device calls
+run on a worker thread (``DeviceWorker``), which cancels a run whose client disconnects.
 """
 
 from __future__ import annotations

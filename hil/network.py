@@ -269,38 +269,14 @@ class Placement:
         expected = {p.name: p for p in self.network.inputs}
         if set(input_times) != set(expected):
             raise ConfigError(f"encode: got inputs {sorted(map(str, input_times))}, expected {sorted(expected)}")
-        duration_s = _real("encode: duration_s", duration_s)
-        if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
-            raise ConfigError(
-                f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= "
-                f"{chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
-            )
-        duration = int(round(duration_s / chip.TICK_S))
+        duration = _duration_ticks(duration_s)
         trials, ticks, labels, batch = [], [], [], None
         for name, pop in expected.items():
-            t = _numeric(f"encode: input_times[{name!r}]", input_times[name]).astype(np.float64)
-            if t.ndim == 2:
-                t = t[..., None]
-            if t.ndim != 3 or t.shape[1] != pop.size:
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, "
-                    f"{pop.size}, k)"
-                )
+            t = _input_times(name, pop, input_times[name], duration)
             if batch is not None and t.shape[0] != batch:
                 raise ConfigError(f"encode: input_times[{name!r}] has batch {t.shape[0]}, other inputs have {batch}")
             batch = t.shape[0]
-            if np.any(np.isnan(t)) or np.any(t < 0) or np.any(t == -np.inf):
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} "
-                    "s or inf (no spike)"
-                )
             finite = np.isfinite(t)
-            if np.any(t[finite] * (1 / chip.TICK_S) >= duration - 0.5):
-                bad = t[finite][np.argmax(t[finite])]
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s "
-                    f"= {duration_s:g} s"
-                )
             b, i, _ = np.nonzero(finite)
             tick = np.rint(t[finite] / chip.TICK_S).astype(np.uint64)
             dup = pop.duplication
@@ -336,6 +312,40 @@ class Placement:
         }
 
 
+def _duration_ticks(duration_s) -> int:
+    """A trial duration in seconds -> ticks, checked against the 32-bit timer."""
+    duration_s = _real("encode: duration_s", duration_s)
+    if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
+        raise ConfigError(
+            f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
+        )
+    return int(round(duration_s / chip.TICK_S))
+
+
+def _input_times(name: str, pop: InputPopulation, value, duration: int) -> np.ndarray:
+    """(batch, size, k) float64 spike times of input ``name``, each 0 <= t < the trial end or inf."""
+    t = _numeric(f"encode: input_times[{name!r}]", value).astype(np.float64)
+    if t.ndim == 2:
+        t = t[..., None]
+    if t.ndim != 3 or t.shape[1] != pop.size:
+        raise ConfigError(
+            f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)"
+        )
+    end_s = duration * chip.TICK_S
+    if np.any(np.isnan(t)) or np.any(t < 0):
+        raise ConfigError(
+            f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {end_s:g} s or inf "
+            "(no spike)"
+        )
+    finite = t[np.isfinite(t)]
+    if np.any(finite * (1 / chip.TICK_S) >= duration - 0.5):
+        raise ConfigError(
+            f"encode: input_times[{name!r}] = {finite.max():g} s is past the trial end; allowed: 0 <= t < "
+            f"duration_s = {end_s:g} s"
+        )
+    return t
+
+
 def place(network: Network, exclude=()) -> Placement:
     """Map ``network`` onto one chip; ``ResourceError`` says which resource ran out and by how much.
 
@@ -345,8 +355,7 @@ def place(network: Network, exclude=()) -> Placement:
     excluded = np.unique(np.asarray(exclude, dtype=np.int64))
     if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
         raise ConfigError(
-            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: "
-            f"neuron circuits 0..{chip.N_NEURONS - 1}"
+            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}"
         )
     free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)
     need = sum(p.size for p in network.populations)
@@ -368,8 +377,7 @@ def place(network: Network, exclude=()) -> Placement:
     for name, n in fan_in.items():
         if n > chip.SYNAPSE_DRIVERS:
             raise ResourceError(
-                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the "
-                "chip has "
+                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the chip has "
                 f"{chip.SYNAPSE_DRIVERS} per hemisphere (short by {n - chip.SYNAPSE_DRIVERS})"
             )
 
@@ -388,8 +396,7 @@ def place(network: Network, exclude=()) -> Placement:
                     break
             else:
                 raise ResourceError(
-                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers "
-                    "either feed one of its "
+                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers either feed one of its "
                     f"targets {sorted(tg)} already or have used all {chip.SYNAPSE_LABEL_MAX + 1} labels"
                 )
             drivers[k], labels[k] = d, driver_labels[d]

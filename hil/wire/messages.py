@@ -13,11 +13,11 @@ import enum
 import attrs
 
 from .. import chip
-from ..config import FIELDS, BlockKey, ChipConfig
 from ..device import PROTOCOL_VERSION, DeviceLimits
 from ..errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError, ResourceError
 from ..measurement import Measurement
 from ..stimulus import EVENT_DTYPE, Recording, Stimulus
+from .config_blocks import BLOCK_FIELDS, BLOCK_KINDS, MAX_BLOCKS, get_blocks, put_blocks
 from .frame import ACK_TYPE
 from .measurements import get_measurement, put_measurement
 from .packing import Reader, Writer
@@ -184,42 +184,6 @@ class ErrorReply:
         return exc
 
 
-# --- config blocks -----------------------------------------------------------------------------
-BLOCK_FIELDS = tuple(k.name for k in ChipConfig.block_keys() if k.kind == "field")  # field index table
-BLOCK_KINDS = ("field", "row_modes", "crossbar", "synapse_row")
-_TEMPLATE = ChipConfig()
-MAX_BLOCKS = sum(1 for _ in ChipConfig.block_keys())
-
-
-def _block_head(key: BlockKey) -> tuple:
-    kind = BLOCK_KINDS.index(key.kind)
-    if key.kind == "field":
-        return kind, BLOCK_FIELDS.index(key.name), 0
-    if key.kind == "synapse_row":
-        return kind, key.hemisphere, key.row
-    return kind, 0, 0
-
-
-def _block_key(kind: int, a: int, row: int) -> BlockKey:
-    if kind >= len(BLOCK_KINDS):
-        raise ProtocolError(
-            f"configure: block kind {kind}; allowed 0..{len(BLOCK_KINDS) - 1} ({', '.join(BLOCK_KINDS)})"
-        )
-    name = BLOCK_KINDS[kind]
-    if name == "field":
-        if a >= len(BLOCK_FIELDS):
-            raise ProtocolError(f"configure: field index {a}; allowed 0..{len(BLOCK_FIELDS) - 1}")
-        return BlockKey("field", BLOCK_FIELDS[a])
-    if name == "synapse_row":
-        if a >= chip.N_HEMISPHERES or row >= chip.SYNAPSE_ROWS:
-            raise ProtocolError(
-                f"configure: synapse row (hemisphere {a}, row {row}); allowed hemisphere "
-                f"0..{chip.N_HEMISPHERES - 1}, row 0..{chip.SYNAPSE_ROWS - 1}"
-            )
-        return BlockKey("synapse_row", hemisphere=a, row=row)
-    return BlockKey(name)
-
-
 # --- encoders ------------------------------------------------------------------------------
 _LIMITS_FORMAT = "IQQdQQ"
 
@@ -268,11 +232,7 @@ def encode_message(msg) -> tuple[int, list]:
         _limits_put(w, msg.limits)
         w.text(msg.chip_id).text(msg.driver).parts.append(bytes.fromhex(msg.config_hash))
     elif isinstance(msg, Configure):
-        w.put("I", len(msg.blocks))
-        for key, arrays in msg.blocks:
-            w.put("BBH", *_block_head(key))
-            for name, arr in arrays.items():
-                w.array(arr, FIELDS[name].dtype)
+        put_blocks(w, msg.blocks)
         w.parts.append(bytes.fromhex(msg.expected_hash))
     elif isinstance(msg, ConfigureReply):
         w.parts.append(bytes.fromhex(msg.config_hash))
@@ -298,17 +258,7 @@ def _hash(r: Reader) -> str:
 
 
 def _decode_configure(r: Reader) -> Configure:
-    n = r.one("I")
-    if n > MAX_BLOCKS:
-        raise ProtocolError(f"configure: {n} blocks declared; allowed <= {MAX_BLOCKS}")
-    blocks = []
-    for _ in range(n):
-        key = _block_key(*r.get("BBH"))
-        arrays = {}
-        for name, like in _TEMPLATE.get_block(key).items():
-            arrays[name] = r.array(like.dtype, like.size, f"{key.kind} {name}").reshape(like.shape)
-        blocks.append((key, arrays))
-    return Configure(blocks, _hash(r))
+    return Configure(get_blocks(r), _hash(r))
 
 
 def _decode_run(r: Reader) -> Run:
