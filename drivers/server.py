@@ -98,6 +98,7 @@ class Server:
         self.session_boot: int | None = None
         self.requests = 0
         self._active = time.monotonic()  # last request finished (inf while one executes)
+        self._assembly: wire.Assembly | None = None  # chunks of the request arriving
         self._thread: threading.Thread | None = None
         self._client: threading.Thread | None = None
         self._client_peer = ""
@@ -199,7 +200,6 @@ class Server:
             stream, chunk_size=self.chunk_size, window=self.window, ack_timeout=self.ack_timeout, limits=self.limits
         )
         ch.on_fault = lambda fault: self._answer_fault(ch, fault)
-        self._assembly: wire.Assembly | None = None
         self._active = time.monotonic()
         log.info("session", peer=peer)
         ended = "server stopped"
