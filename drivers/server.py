@@ -1,9 +1,8 @@
 """Device side of the wire protocol: serve any ``hil.Device`` over TCP or a pseudo-terminal.
 
-``Server(device, host="127.0.0.1", port=0)`` listens on TCP (port 0 picks a free port;
-``.address`` is the ``socket://`` URL); ``Server(device, pty=True)`` creates a
-pseudo-terminal and ``.address`` is the path the host opens. ``start()`` serves from a
-thread, ``serve_forever()`` from the caller's; ``stop()`` ends both.
+``Server(device, host="127.0.0.1", port=0)`` listens on TCP (port 0: a free port; ``.address``
+is the ``socket://`` URL); ``Server(device, pty=True)`` opens a pseudo-terminal (``.address``:
+its path). ``start()`` serves from a thread, ``serve_forever()`` from the caller's; ``stop()`` ends both.
 
 One client at a time. A second connection gets ``ERROR BUSY`` (seq 0) with the time it may
 retry, and is closed. A TCP client that sends no request for ``idle_timeout`` seconds, or
@@ -238,6 +237,7 @@ class Server:
             if frame.type < MsgType.WORKING:
                 self._unknown_type(ch, frame)
             return True  # stale ACK/WORKING, or a reply type from a confused peer
+        self._active = time.monotonic()  # every chunk of a request counts as activity
         repeat = frame.seq in self.cache or self.cache.stale(frame.seq)
         if repeat and frame.type != MsgType.HELLO:  # HELLO is always answered: it may open a new session
             self._repeat(ch, frame)

@@ -229,3 +229,16 @@ def test_a_new_session_hello_is_answered_even_if_its_seq_was_cached(server):
             break
         time.sleep(0.05)  # BUSY (seq 0) while the first session ends
     assert isinstance(reply, wire.HelloReply)
+
+
+def test_a_slow_chunked_request_is_not_idle():
+    with Server(FakeDevice(), idle_timeout=0.5) as srv, connect(srv.address) as s:
+        s.sendall(hello_frame(1))
+        replies(s, 1)
+        t, parts = wire.encode_message(wire.configure_message(None, config(3)))
+        chunks = wire.split_payload(parts, 120_000)
+        assert len(chunks) == 3
+        for i, chunk in enumerate(chunks):  # 0.9 s in all, each chunk within the idle deadline
+            s.sendall(wire.encode_frame(t, 2, chunk, chunk=i, n_chunks=len(chunks)))
+            time.sleep(0.3)
+        assert isinstance(replies(s, 2)[-1][1], wire.ConfigureReply)
