@@ -19,6 +19,7 @@ Resource model (see docs/architecture.md):
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 import attrs
@@ -114,8 +115,8 @@ class Network:
         chain = ["input"] + layers
         return cls(
             inputs=[InputPopulation("input", n_inputs, duplication)],
-            populations=[LIFPopulation(n, s) for n, s in zip(layers, sizes)],
-            projections=[Projection(a, b) for a, b in zip(chain[:-1], chain[1:])],
+            populations=[LIFPopulation(n, s) for n, s in zip(layers, sizes, strict=True)],
+            projections=[Projection(a, b) for a, b in zip(chain[:-1], chain[1:], strict=True)],
         )
 
     def population(self, name: str):
@@ -128,6 +129,24 @@ class Network:
 
     def weight_shape(self, projection: Projection) -> tuple[int, int]:
         return (self.population(projection.source).n_sources, self.population(projection.target).size)
+
+
+def _real(what: str, value) -> float:
+    """A real number (not bool, not a string) as float; ``ConfigError`` naming ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{what} = {value!r}: expected a real number")
+    return float(value)
+
+
+def _numeric(what: str, value) -> np.ndarray:
+    """An integer or float array (torch tensors and nested lists included); ``ConfigError`` otherwise."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind not in "iuf":
+        raise ConfigError(f"{what}: dtype {arr.dtype}; expected integer or float numbers")
+    return arr
 
 
 def quantize(weights, scale: float) -> np.ndarray:
@@ -159,6 +178,8 @@ class Placement:
         """A ``ChipConfig`` realising ``weights`` (projection key ``"a->b"`` -> float array of
         ``network.weight_shape``) at ``scale`` hardware LSB per model unit (a float or a mapping
         per projection key), on top of ``base`` (analog parameters, default ``ChipConfig()``)."""
+        if base is not None and not isinstance(base, ChipConfig):
+            raise ConfigError(f"Placement.config: base = {type(base).__name__}; expected a hil.ChipConfig or None")
         hw = self.hardware_weights(weights, scale)
         cfg = (base or ChipConfig()).copy()
         cfg.enable_spike_out = False
@@ -179,19 +200,25 @@ class Placement:
     def hardware_weights(self, weights: Mapping[str, np.ndarray], scale) -> dict[str, np.ndarray]:
         """Projection key -> signed int8 hardware weights, after checking keys and shapes."""
         expected = {p.key: p for p in self.network.projections}
+        if not isinstance(weights, Mapping):
+            raise ConfigError(f"weights = {type(weights).__name__}; expected a mapping projection key -> array")
         if set(weights) != set(expected):
-            raise ConfigError(f"weights: got projections {sorted(weights)}, expected {sorted(expected)}")
+            raise ConfigError(f"weights: got projections {sorted(map(str, weights))}, expected {sorted(expected)}")
+        if isinstance(scale, Mapping) and not set(expected) <= set(scale):
+            raise ConfigError(f"scale: got projections {sorted(map(str, scale))}, expected {sorted(expected)}")
         out = {}
         for key, proj in expected.items():
-            w = np.asarray(weights[key])
+            w = _numeric(f"weights[{key!r}]", weights[key])
             shape = self.network.weight_shape(proj)
             if w.shape != shape:
                 raise ConfigError(f"weights[{key!r}]: shape {w.shape}, expected {shape} (sources x targets)")
-            out[key] = quantize(w, scale[key] if isinstance(scale, Mapping) else scale)
+            s = _real(f"scale[{key!r}]", scale[key]) if isinstance(scale, Mapping) else _real("scale", scale)
+            out[key] = quantize(w, s)
         return out
 
     def write_weights(self, cfg: ChipConfig, hardware: Mapping[str, np.ndarray]) -> None:
-        """Write signed hardware weights (projection key -> int array) and their labels into ``cfg``'s synapse arrays."""
+        """Write signed hardware weights (projection key -> int array) and their labels into ``cfg``'s
+        synapse arrays."""
         for proj in self.network.projections:
             w = np.asarray(hardware[proj.key], dtype=np.int16)
             drv = self.source_driver[proj.source]
@@ -235,39 +262,21 @@ class Placement:
         if not isinstance(input_times, Mapping):
             if len(self.network.inputs) != 1:
                 raise ConfigError(
-                    f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> times"
+                    f"encode: the network has inputs {[p.name for p in self.network.inputs]}; pass a mapping name -> "
+                    "times"
                 )
             input_times = {self.network.inputs[0].name: input_times}
         expected = {p.name: p for p in self.network.inputs}
         if set(input_times) != set(expected):
-            raise ConfigError(f"encode: got inputs {sorted(input_times)}, expected {sorted(expected)}")
-        if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
-            raise ConfigError(
-                f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
-            )
-        duration = int(round(duration_s / chip.TICK_S))
+            raise ConfigError(f"encode: got inputs {sorted(map(str, input_times))}, expected {sorted(expected)}")
+        duration = _duration_ticks(duration_s)
         trials, ticks, labels, batch = [], [], [], None
         for name, pop in expected.items():
-            t = np.asarray(input_times[name], dtype=np.float64)
-            if t.ndim == 2:
-                t = t[..., None]
-            if t.ndim != 3 or t.shape[1] != pop.size:
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)"
-                )
+            t = _input_times(name, pop, input_times[name], duration)
             if batch is not None and t.shape[0] != batch:
                 raise ConfigError(f"encode: input_times[{name!r}] has batch {t.shape[0]}, other inputs have {batch}")
             batch = t.shape[0]
-            if np.any(np.isnan(t)) or np.any(t < 0) or np.any(t == -np.inf):
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {duration_s:g} s or inf (no spike)"
-                )
             finite = np.isfinite(t)
-            if np.any(t[finite] * (1 / chip.TICK_S) >= duration - 0.5):
-                bad = t[finite][np.argmax(t[finite])]
-                raise ConfigError(
-                    f"encode: input_times[{name!r}] = {bad:g} s is past the trial end; allowed: 0 <= t < duration_s = {duration_s:g} s"
-                )
             b, i, _ = np.nonzero(finite)
             tick = np.rint(t[finite] / chip.TICK_S).astype(np.uint64)
             dup = pop.duplication
@@ -301,6 +310,40 @@ class Placement:
             "sources": int(drivers.size),
             "max_labels_per_driver": int(np.bincount(drivers).max()),
         }
+
+
+def _duration_ticks(duration_s) -> int:
+    """A trial duration in seconds -> ticks, checked against the 32-bit timer."""
+    duration_s = _real("encode: duration_s", duration_s)
+    if not np.isfinite(duration_s) or not 0 < duration_s <= chip.TIMER_MAX_TICKS * chip.TICK_S:
+        raise ConfigError(
+            f"encode: duration_s = {duration_s!r}; allowed: 0 < duration <= {chip.TIMER_MAX_TICKS * chip.TICK_S:.2f} s"
+        )
+    return int(round(duration_s / chip.TICK_S))
+
+
+def _input_times(name: str, pop: InputPopulation, value, duration: int) -> np.ndarray:
+    """(batch, size, k) float64 spike times of input ``name``, each 0 <= t < the trial end or inf."""
+    t = _numeric(f"encode: input_times[{name!r}]", value).astype(np.float64)
+    if t.ndim == 2:
+        t = t[..., None]
+    if t.ndim != 3 or t.shape[1] != pop.size:
+        raise ConfigError(
+            f"encode: input_times[{name!r}] has shape {t.shape}, expected (batch, {pop.size}) or (batch, {pop.size}, k)"
+        )
+    end_s = duration * chip.TICK_S
+    if np.any(np.isnan(t)) or np.any(t < 0):
+        raise ConfigError(
+            f"encode: input_times[{name!r}] contains NaN or negative times; allowed: 0 <= t < {end_s:g} s or inf "
+            "(no spike)"
+        )
+    finite = t[np.isfinite(t)]
+    if np.any(finite * (1 / chip.TICK_S) >= duration - 0.5):
+        raise ConfigError(
+            f"encode: input_times[{name!r}] = {finite.max():g} s is past the trial end; allowed: 0 <= t < "
+            f"duration_s = {end_s:g} s"
+        )
+    return t
 
 
 def place(network: Network, exclude=()) -> Placement:

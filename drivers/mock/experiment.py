@@ -126,14 +126,7 @@ def execute(mock, stimulus: Stimulus, recording: Recording, run_seed: np.random.
 
 
 def _check_request(stimulus: Stimulus, recording: Recording, cfg, limits) -> None:
-    if stimulus.n_trials > limits.max_trials:
-        raise ConfigError(
-            f"Stimulus has {stimulus.n_trials} trials; allowed: <= {limits.max_trials} per run (DeviceLimits.max_trials)"
-        )
-    if stimulus.n_events > limits.max_events:
-        raise ConfigError(
-            f"Stimulus has {stimulus.n_events} events; allowed: <= {limits.max_events} per run (DeviceLimits.max_events)"
-        )
+    limits.check(stimulus, recording, "mock")
     n = recording.madc_neuron
     if n is not None and not cfg.enable_readout[n]:
         raise ConfigError(

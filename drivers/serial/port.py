@@ -19,7 +19,7 @@ DRIVER_OPTIONS = {
     "chunk_size": int,
     "window": int,
     "baudrate": int,
-    "record": str,
+    "busy_wait": float,
 }
 
 
@@ -28,6 +28,7 @@ def split_url(url: str) -> tuple[str, dict]:
     if url.startswith("serial://"):
         url = url[len("serial://") :]
     base, sep, query = url.partition("?")
+    _check_network_address(url, base)
     if not sep:
         return url, {}
     keep, options = [], {}
@@ -42,6 +43,17 @@ def split_url(url: str) -> tuple[str, dict]:
         else:
             keep.append((name, value))
     return (base + "?" + urllib.parse.urlencode(keep)) if keep else base, options
+
+
+def _check_network_address(url: str, base: str) -> None:
+    """``socket://`` and ``rfc2217://`` need ``HOST:PORT`` with a port 1..65535: ``ConfigError`` at once,
+    not a timeout after retries."""
+    scheme, sep, rest = base.partition("://")
+    if not sep or scheme not in ("socket", "rfc2217"):
+        return
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{url}: expected {scheme}://HOST:PORT with a port 1..65535, got {rest!r}")
 
 
 class PortStream:

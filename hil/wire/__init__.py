@@ -2,7 +2,8 @@
 
 :mod:`hil.wire.frame` frames and the resynchronising decoder, :mod:`hil.wire.messages` the
 message types and payload encodings, :mod:`hil.wire.channel` chunking and flow control over
-a byte stream, :mod:`hil.wire.recording` session files. Imports nothing of the project but ``hil``.
+a byte stream, :mod:`hil.wire.recording` session files, :mod:`hil.wire.requests` device calls as requests,
+:mod:`hil.wire.measurements` the RUN_REPLY payload. Imports nothing of the project but ``hil``.
 """
 
 from .channel import (
@@ -42,6 +43,7 @@ from .messages import (
     reply_type,
 )
 from .recording import KIND_META, KIND_REPLY, KIND_REQUEST, Record, SessionWriter, read_session
+from .requests import Requests, configure_message, expect, info_of, max_request_bytes
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -90,4 +92,9 @@ __all__ = [
     "KIND_META",
     "KIND_REPLY",
     "KIND_REQUEST",
+    "Requests",
+    "configure_message",
+    "expect",
+    "info_of",
+    "max_request_bytes",
 ]

@@ -84,7 +84,8 @@ class Assembly:
         """Keep ``frame``; False if it is a duplicate. ``ProtocolError`` if it breaks the limits."""
         if frame.n_chunks != self.n_chunks or frame.type != self.type:
             raise ProtocolError(
-                f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, first chunk said {self.type:#04x} of {self.n_chunks}"
+                f"message {self.seq}: chunk {frame.chunk} says type {frame.type:#04x} of {frame.n_chunks} chunks, "
+                f"first chunk said {self.type:#04x} of {self.n_chunks}"
             )
         if frame.chunk in self.chunks:
             return False
@@ -144,6 +145,7 @@ class Channel:
         self.last_fault: FrameFault | None = None
         self.on_fault: Callable[[FrameFault], None] | None = None
         self._partial_since = 0.0  # when the decoder started holding an incomplete frame
+        self._next_recover = 0.0  # earliest time of the next truncation check
 
     # --- frames ----------------------------------------------------------------------------
     def next_frame(self, deadline: float) -> Frame | None:
@@ -154,9 +156,9 @@ class Channel:
         swallow the frames behind it."""
         while not self.inbox:
             now = time.monotonic()
-            if self.decoder.buffered and now - self._partial_since > self.ack_timeout:
+            if self.decoder.buffered and now - self._partial_since > self.ack_timeout and now >= self._next_recover:
                 self._take(self.decoder.recover())
-                self._partial_since = now
+                self._next_recover = now + self.ack_timeout
                 if self.inbox:
                     break
             left = deadline - now
@@ -168,6 +170,10 @@ class Channel:
                     self._partial_since = time.monotonic()
                 self._take(self.decoder.feed(data))
         return self.inbox.popleft()
+
+    def partial_age(self, now: float) -> float:
+        """Seconds the bytes of an incomplete frame have been waiting for the rest (0 if none)."""
+        return now - self._partial_since if self.decoder.buffered else 0.0
 
     def _take(self, items: list) -> None:
         for item in items:
@@ -215,7 +221,8 @@ class Channel:
                 stalls += 1
                 if stalls > self.max_stalls:
                     raise LinkStalled(
-                        f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} of {n} chunks acknowledged)"
+                        f"message {seq}: no acknowledgement after {stalls} waits of {self.ack_timeout:g} s ({acked} "
+                        f"of {n} chunks acknowledged)"
                     )
                 self.resends += 1
                 sent = acked

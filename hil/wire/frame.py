@@ -67,8 +67,8 @@ class Frame:
 @attrs.frozen
 class FrameFault:
     """A damaged or refused stretch of input: ``kind`` is ``garbage`` (bytes before a sync word),
-    ``header_crc``, ``payload_crc``, ``truncated`` (see ``recover``), ``version`` (well-formed header of another protocol
-    version), ``too_large`` (declared payload beyond the limit) or ``bad_chunking``.
+    ``header_crc``, ``payload_crc``, ``truncated`` (see ``recover``), ``version`` (well-formed header of another
+    protocol version), ``too_large`` (declared payload beyond the limit) or ``bad_chunking``.
     ``seq``/``type`` are known for ``version``, ``too_large`` and ``bad_chunking`` (header CRC valid), else -1."""
 
     kind: str

@@ -9,18 +9,17 @@ convert between the attrs classes below and payload bytes; docs/protocol.md list
 from __future__ import annotations
 
 import enum
-import math
 
 import attrs
-import numpy as np
 
 from .. import chip
-from ..config import FIELDS, BlockKey, ChipConfig
 from ..device import PROTOCOL_VERSION, DeviceLimits
 from ..errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError, ResourceError
-from ..measurement import SPIKE_DTYPE, CadcSamples, Health, MadcTrace, Measurement, Provenance
+from ..measurement import Measurement
 from ..stimulus import EVENT_DTYPE, Recording, Stimulus
+from .config_blocks import BLOCK_FIELDS, BLOCK_KINDS, MAX_BLOCKS, get_blocks, put_blocks
 from .frame import ACK_TYPE
+from .measurements import get_measurement, put_measurement
 from .packing import Reader, Writer
 
 
@@ -160,54 +159,45 @@ class ByeReply:
 
 @attrs.frozen
 class ErrorReply:
+    """``retry_after_s`` (BUSY only, on the wire in ms): when the client may try again."""
+
     code: int
     error_class: str
     message: str
+    retry_after_s: float = 0.0
+
+    @classmethod
+    def of(cls, exc: BaseException) -> ErrorReply:
+        """The reply a device sends for ``exc`` (``hil.errors`` classes keep their message)."""
+        code = error_code_of(exc)
+        text = str(exc) if code != ErrorCode.INTERNAL else f"{type(exc).__name__}: {exc}"
+        return cls(int(code), type(exc).__name__, text)
 
     def exception(self, where: str) -> HilError:
-        """The ``hil.errors`` exception this reply stands for, with the device's message."""
-        cls = ERROR_CLASSES.get(self.code, DeviceError)
-        return cls(f"{self.message} [device error {self.error_class}, code {self.code}, at {where}]")
-
-
-# --- config blocks -----------------------------------------------------------------------------
-BLOCK_FIELDS = tuple(k.name for k in ChipConfig.block_keys() if k.kind == "field")  # field index table
-BLOCK_KINDS = ("field", "row_modes", "crossbar", "synapse_row")
-_TEMPLATE = ChipConfig()
-MAX_BLOCKS = sum(1 for _ in ChipConfig.block_keys())
-
-
-def _block_head(key: BlockKey) -> tuple:
-    kind = BLOCK_KINDS.index(key.kind)
-    if key.kind == "field":
-        return kind, BLOCK_FIELDS.index(key.name), 0
-    if key.kind == "synapse_row":
-        return kind, key.hemisphere, key.row
-    return kind, 0, 0
-
-
-def _block_key(kind: int, a: int, row: int) -> BlockKey:
-    if kind >= len(BLOCK_KINDS):
-        raise ProtocolError(
-            f"configure: block kind {kind}; allowed 0..{len(BLOCK_KINDS) - 1} ({', '.join(BLOCK_KINDS)})"
+        """The ``hil.errors`` exception this reply stands for, with the device's message; a BUSY
+        one carries ``retry_after_s``."""
+        exc = ERROR_CLASSES.get(self.code, DeviceError)(
+            f"{self.message} [device error {self.error_class}, code {self.code}, at {where}]"
         )
-    name = BLOCK_KINDS[kind]
-    if name == "field":
-        if a >= len(BLOCK_FIELDS):
-            raise ProtocolError(f"configure: field index {a}; allowed 0..{len(BLOCK_FIELDS) - 1}")
-        return BlockKey("field", BLOCK_FIELDS[a])
-    if name == "synapse_row":
-        if a >= chip.N_HEMISPHERES or row >= chip.SYNAPSE_ROWS:
-            raise ProtocolError(
-                f"configure: synapse row (hemisphere {a}, row {row}); allowed hemisphere 0..{chip.N_HEMISPHERES - 1}, row 0..{chip.SYNAPSE_ROWS - 1}"
-            )
-        return BlockKey("synapse_row", hemisphere=a, row=row)
-    return BlockKey(name)
+        if self.code == ErrorCode.BUSY:
+            exc.retry_after_s = self.retry_after_s
+        return exc
 
 
 # --- encoders ------------------------------------------------------------------------------
+_LIMITS_FORMAT = "IQQdQQ"
+
+
 def _limits_put(w: Writer, lim: DeviceLimits) -> None:
-    w.put("IQQd", lim.max_trials, lim.max_events, lim.max_spikes, lim.link_events_per_s)
+    w.put(
+        _LIMITS_FORMAT,
+        lim.max_trials,
+        lim.max_events,
+        lim.max_spikes,
+        lim.link_events_per_s,
+        lim.max_madc_samples,
+        lim.max_cadc_samples,
+    )
 
 
 def _recording_put(w: Writer, rec: Recording) -> None:
@@ -232,66 +222,6 @@ def _stimulus_put(w: Writer, stim: Stimulus) -> None:
     w.array(stim.durations, "<u8").array(stim.offsets, "<i8").array(stim.events, EVENT_DTYPE)
 
 
-def _optional_text(w: Writer, value) -> None:
-    w.put("B", value is not None)
-    if value is not None:
-        w.text(str(value))
-
-
-def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
-    """Spikes column-wise: per-trial counts, then neuron numbers, then trial-relative ticks in 2 bytes
-    when every tick fits (trials up to 524 us), else 4 (4 or 6 bytes per spike instead of 14)."""
-    trial, tick = spikes["trial"], spikes["tick"]
-    if spikes.size and (np.any(trial[1:] < trial[:-1]) or int(trial[-1]) >= n_trials):
-        raise ProtocolError(f"run reply: spikes must be sorted by trial with trial < n_trials = {n_trials}")
-    top = int(tick.max()) if spikes.size else 0
-    if top > chip.TIMER_MAX_TICKS:
-        raise ProtocolError(f"run reply: spike tick {top}; allowed <= {chip.TIMER_MAX_TICKS} (32-bit timer)")
-    width = 2 if top <= 0xFFFF else 4
-    counts = np.bincount(trial, minlength=n_trials)
-    w.put("QB", spikes.size, width).array(counts, "<u4").array(spikes["neuron"], "<u2").array(tick, f"<u{width}")
-
-
-def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
-    n, width = r.get("QB")
-    if width not in (2, 4):
-        raise ProtocolError(f"run reply: spike tick width {width} bytes; allowed 2 or 4")
-    counts = r.array("<u4", n_trials, "spike counts per trial")
-    if int(counts.sum(dtype=np.uint64)) != n:
-        raise ProtocolError(
-            f"run reply: per-trial spike counts add up to {int(counts.sum(dtype=np.uint64))}, n_spikes is {n}"
-        )
-    spikes = np.empty(n, SPIKE_DTYPE)
-    spikes["neuron"] = r.array("<u2", n, "spike neurons")
-    spikes["tick"] = r.array(f"<u{width}", n, "spike ticks")
-    spikes["trial"] = np.repeat(np.arange(n_trials, dtype=np.uint32), counts)
-    return spikes
-
-
-def _measurement_put(w: Writer, m: Measurement) -> None:
-    w.put("I", m.n_trials).put("6Q", *attrs.astuple(m.health))
-    p = m.provenance
-    w.put("B", p is not None)
-    if p is not None:
-        w.text(p.driver).text(p.chip_id).text(p.config_hash).text(p.software_version).put("d", p.wall_time_s)
-        _optional_text(w, p.calibration_id)
-        _optional_text(w, p.noise_seed)
-    _spikes_put(w, m.spikes, m.n_trials)
-    w.put("B", m.madc is not None)
-    if m.madc is not None:
-        s = m.madc.samples
-        w.put(
-            "HBddII", m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape
-        ).array(s, "<u2")
-    w.put("B", m.cadc is not None)
-    if m.cadc is not None:
-        s = m.cadc.samples
-        w.put("III", *s.shape).array(s, "u1").array(m.cadc.ticks, "<u8")
-    w.put("B", m.spike_counts is not None)
-    if m.spike_counts is not None:
-        w.put("II", *m.spike_counts.shape).array(m.spike_counts, "<u2")
-
-
 def encode_message(msg) -> tuple[int, list]:
     """``(message type, payload segments)`` of a message object."""
     w = Writer()
@@ -302,11 +232,7 @@ def encode_message(msg) -> tuple[int, list]:
         _limits_put(w, msg.limits)
         w.text(msg.chip_id).text(msg.driver).parts.append(bytes.fromhex(msg.config_hash))
     elif isinstance(msg, Configure):
-        w.put("I", len(msg.blocks))
-        for key, arrays in msg.blocks:
-            w.put("BBH", *_block_head(key))
-            for name, arr in arrays.items():
-                w.array(arr, FIELDS[name].dtype)
+        put_blocks(w, msg.blocks)
         w.parts.append(bytes.fromhex(msg.expected_hash))
     elif isinstance(msg, ConfigureReply):
         w.parts.append(bytes.fromhex(msg.config_hash))
@@ -314,11 +240,13 @@ def encode_message(msg) -> tuple[int, list]:
         _recording_put(w, msg.recording)
         _stimulus_put(w, msg.stimulus)
     elif isinstance(msg, RunReply):
-        _measurement_put(w, msg.measurement)
+        put_measurement(w, msg.measurement)
     elif isinstance(msg, ResetReply):
         w.put("Q", msg.boot_id)
     elif isinstance(msg, ErrorReply):
         w.put("H", msg.code).text(msg.error_class).text(msg.message)
+        if msg.code == ErrorCode.BUSY:
+            w.put("I", min(int(round(max(msg.retry_after_s, 0.0) * 1000)), 0xFFFFFFFF))
     elif not isinstance(msg, (Reset, Bye, ByeReply)):
         raise TypeError(f"encode_message: {type(msg).__name__} is not a wire message")
     return int(TYPE_OF[type(msg)]), w.parts
@@ -329,22 +257,8 @@ def _hash(r: Reader) -> str:
     return bytes(r.array("u1", 32, "config hash")).hex()
 
 
-def _optional(r: Reader):
-    return r.text() if r.one("B") else None
-
-
 def _decode_configure(r: Reader) -> Configure:
-    n = r.one("I")
-    if n > MAX_BLOCKS:
-        raise ProtocolError(f"configure: {n} blocks declared; allowed <= {MAX_BLOCKS}")
-    blocks = []
-    for _ in range(n):
-        key = _block_key(*r.get("BBH"))
-        arrays = {}
-        for name, like in _TEMPLATE.get_block(key).items():
-            arrays[name] = r.array(like.dtype, like.size, f"{key.kind} {name}").reshape(like.shape)
-        blocks.append((key, arrays))
-    return Configure(blocks, _hash(r))
+    return Configure(get_blocks(r), _hash(r))
 
 
 def _decode_run(r: Reader) -> Run:
@@ -366,47 +280,6 @@ def _decode_run(r: Reader) -> Run:
     return Run(Stimulus(events, offsets, durations), recording)
 
 
-def _decode_measurement(r: Reader) -> Measurement:
-    n_trials = r.one("I")
-    health = Health(*r.get("6Q"))
-    provenance = None
-    if r.one("B"):
-        driver, chip_id, config_hash, software = r.text(), r.text(), r.text(), r.text()
-        wall = r.one("d")
-        calibration = _optional(r)
-        noise_seed = _optional(r)
-        provenance = Provenance(
-            driver,
-            chip_id,
-            config_hash,
-            software,
-            wall,
-            calibration,
-            int(noise_seed) if noise_seed is not None else None,
-        )
-    spikes = _spikes_get(r, n_trials)
-    madc = cadc = counts = None
-    if r.one("B"):
-        neuron, source, period, start, rows, cols = r.get("HBddII")
-        if source >= len(chip.MADC_SOURCES) or not (math.isfinite(period) and math.isfinite(start)):
-            raise ProtocolError(f"run reply: MADC source {source}, period {period}, start {start} are invalid")
-        madc = MadcTrace(
-            neuron,
-            chip.MADC_SOURCES[source],
-            r.array("<u2", rows * cols, "MADC samples").reshape(rows, cols),
-            period,
-            start,
-        )
-    if r.one("B"):
-        a, b, c = r.get("III")
-        samples = r.array("u1", a * b * c, "CADC samples").reshape(a, b, c)
-        cadc = CadcSamples(samples, r.array("<u8", a * b, "CADC ticks").reshape(a, b))
-    if r.one("B"):
-        rows, cols = r.get("II")
-        counts = r.array("<u2", rows * cols, "spike counts").reshape(rows, cols)
-    return Measurement(spikes, n_trials, health, provenance, madc, cadc, counts)
-
-
 def decode_message(msg_type: int, payload):
     """The message object of a complete payload; ``ProtocolError`` for anything malformed."""
     try:
@@ -426,20 +299,25 @@ def decode_message(msg_type: int, payload):
     return msg
 
 
+def _decode_error(r: Reader) -> ErrorReply:
+    code, error_class, message = r.one("H"), r.text(), r.text()
+    return ErrorReply(code, error_class, message, r.one("I") / 1000 if code == ErrorCode.BUSY else 0.0)
+
+
 _DECODERS = {
     MsgType.HELLO: lambda r: Hello(*r.get("HQIHH")),
     MsgType.HELLO_REPLY: lambda r: HelloReply(
-        *r.get("HQIH"), DeviceLimits(*r.get("IQQd")), r.text(), r.text(), _hash(r)
+        *r.get("HQIH"), DeviceLimits(*r.get(_LIMITS_FORMAT)), r.text(), r.text(), _hash(r)
     ),
     MsgType.CONFIGURE: _decode_configure,
     MsgType.CONFIGURE_REPLY: lambda r: ConfigureReply(_hash(r)),
     MsgType.RUN: _decode_run,
-    MsgType.RUN_REPLY: lambda r: RunReply(_decode_measurement(r)),
+    MsgType.RUN_REPLY: lambda r: RunReply(get_measurement(r)),
     MsgType.RESET: lambda r: Reset(),
     MsgType.RESET_REPLY: lambda r: ResetReply(r.one("Q")),
     MsgType.BYE: lambda r: Bye(),
     MsgType.BYE_REPLY: lambda r: ByeReply(),
-    MsgType.ERROR: lambda r: ErrorReply(r.one("H"), r.text(), r.text()),
+    MsgType.ERROR: _decode_error,
 }
 
 TYPE_OF = {

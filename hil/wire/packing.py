@@ -94,9 +94,9 @@ class Reader:
                 f"{self.what}: {field} declares {count} x {dt.itemsize} bytes, only {self.left} bytes are left"
             )
         nbytes = count * dt.itemsize
-        arr = np.frombuffer(self.view[self.pos : self.pos + nbytes], dtype=np.uint8 if dt == bool else dt)
+        arr = np.frombuffer(self.view[self.pos : self.pos + nbytes], dtype=np.uint8 if dt.kind == "b" else dt)
         self.pos += nbytes
-        if dt == bool:
+        if dt.kind == "b":
             if arr.size and arr.max() > 1:
                 raise ProtocolError(f"{self.what}: {field} holds a boolean byte {int(arr.max())}; allowed 0 or 1")
             arr = arr.view(bool)

@@ -42,7 +42,7 @@ class FaultyProxy:
         self.rng = random.Random(seed)
         self.counts: Counter = Counter()
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = "socket://127.0.0.1:%d" % self._listener.getsockname()[1]
+        self.address = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()

@@ -41,7 +41,7 @@ def test_fake_device_1000_trials_under_faults_equal_fault_free():
         return [dev.run(stim) for _ in range(2)]
 
     got, counts = through_faults(fake, work)
-    assert all(same_measurement(a, b) for a, b in zip(got, expected))
+    assert all(same_measurement(a, b) for a, b in zip(got, expected, strict=True))
     assert fake.runs == 2 and fake.configures == 1  # nothing applied twice
     assert counts["drop"] + counts["corrupt"] > 0
     assert sum(m.health.link_errors + m.health.retries for m in got) > 0
@@ -65,5 +65,5 @@ def test_mock_chip_1000_trials_under_faults_equal_fault_free():
 
     got, counts = through_faults(MockChip(seed=7, noise=True, noise_seed=11), work, seed=5)
     # noise advanced exactly once per run: the second run differs from the first only if noise is drawn per run
-    assert all(same_measurement(a, b) for a, b in zip(got, expected))
+    assert all(same_measurement(a, b) for a, b in zip(got, expected, strict=True))
     assert sum(counts.values()) > 0

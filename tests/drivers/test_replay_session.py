@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import attrs
+import numpy as np
 import pytest
 
 import hil
 
 from .fakes import config, same_measurement, stimulus
-from .wire_fixtures import fake, server  # noqa: F401 - fixtures
+from .wire_fixtures import fake_fixture, server_fixture  # noqa: F401 - fixtures "fake" and "server"
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,3 +55,55 @@ def test_damaged_recording_is_refused(tmp_path):
     bad.write_bytes(b"HILREC\x00\x01" + b"\x01" * 30)
     with pytest.raises(hil.ProtocolError, match="bad.hilrec"):
         hil.open(f"replay://{bad}")
+
+
+def mock_session(dev):
+    """Configure, run with every readout, reset, run again; the measurements."""
+    placement = hil.place(hil.Network.feedforward(5, [20], 3))
+    rng = np.random.default_rng(2)
+    net = placement.network
+    cfg = placement.config({p.key: rng.normal(1.0, 0.8, net.weight_shape(p)) for p in net.projections}, 40.0)
+    cfg.enable_readout[:] = True
+    stim = placement.encode(rng.uniform(0, 20e-6, (6, 5)), 40e-6)
+    rec = hil.Recording(spike_counts=True, madc_neuron=21, madc_samples=300, cadc_period_s=4e-6)
+    dev.configure(cfg)
+    out = [dev.run(stim, rec), dev.run(stim)]
+    with pytest.raises(hil.ConfigError, match="enable_readout"):  # a failing call is recorded too
+        dev.configure(hil.ChipConfig())
+        dev.run(stim, rec)
+    dev.reset()
+    dev.configure(cfg)
+    out.append(dev.run(stim, rec))
+    return out
+
+
+def identical(a: hil.Measurement, b: hil.Measurement) -> bool:
+    """Bit-identical: every array, the health counters and the provenance but the driver name."""
+    return (
+        same_measurement(a, b)
+        and a.health == b.health
+        and attrs.evolve(a.provenance, driver="") == attrs.evolve(b.provenance, driver="")
+        and (a.madc is None or (a.madc.period_s, a.madc.start_s) == (b.madc.period_s, b.madc.start_s))
+        and (a.cadc is None or np.array_equal(a.cadc.ticks, b.cadc.ticks))
+    )
+
+
+@pytest.mark.parametrize("how", ["keyword", "query"])
+def test_a_recorded_mock_session_replays_bit_identical(tmp_path, how):
+    path = tmp_path / "mock.hilrec"
+    url = "mock://?seed=5&noise_seed=9"
+    dev = hil.open(url, record=str(path)) if how == "keyword" else hil.open(f"{url}&record={path}")
+    with dev:
+        live = mock_session(dev)
+        chip_id = dev.info().chip_id
+    assert live[0].spikes.size > 0 and live[0].madc is not None and live[0].cadc is not None
+    with hil.open(f"replay://{path}") as rep:
+        assert rep.info().chip_id == chip_id and rep.info().driver == "replay:mock"
+        again = mock_session(rep)
+    assert all(identical(a, b) for a, b in zip(live, again, strict=True))
+    assert again[0].provenance.driver == "replay:mock"
+
+
+def test_recording_a_path_that_cannot_be_written_is_a_config_error(tmp_path):
+    with pytest.raises(hil.ConfigError, match="cannot write the session recording"):
+        hil.open("mock://", record=str(tmp_path / "no" / "such" / "dir" / "s.hilrec"))

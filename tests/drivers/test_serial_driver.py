@@ -8,11 +8,11 @@ import time
 import pytest
 
 import hil
-from drivers.serial import split_url
+from drivers.serial import Link, SerialDevice, split_url
 from drivers.server import Server
 
 from .fakes import FakeDevice, config, same_measurement, stimulus
-from .wire_fixtures import fake, server  # noqa: F401 - fixtures
+from .wire_fixtures import fake_fixture, server_fixture  # noqa: F401 - fixtures "fake" and "server"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,7 +35,7 @@ def test_run_matches_in_process_and_counts_bytes(server, fake):
 
 def test_configure_sends_only_changed_blocks(server, fake, mocker):
     with open_fast(server.address) as dev:
-        spy = mocker.spy(dev, "_exchange")
+        spy = mocker.spy(dev.link, "exchange")
         cfg = config(2)
         dev.configure(cfg)
         first = spy.call_args.args[1]
@@ -64,7 +64,9 @@ def test_validation_happens_before_sending(server, fake):
     fake.limits = hil.DeviceLimits(max_trials=5)
     with open_fast(server.address) as dev:
         before = server.requests
-        with pytest.raises(hil.ConfigError, match="n_trials = 6 .*allowed: 1..5"):
+        with pytest.raises(
+            hil.ConfigError, match="Stimulus.n_trials = 6 exceeds the device limit DeviceLimits.max_trials = 5 per run"
+        ):
             dev.run(stimulus(6))
         cfg = hil.ChipConfig()
         cfg.arrays()["v_leak"][0] = 1023  # bypasses assignment checks; validate() catches it
@@ -133,7 +135,7 @@ def test_device_gone_raises_device_timeout_naming_url_operation_and_wait(server)
 
 def test_silent_device_times_out():
     listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
-    url = "socket://127.0.0.1:%d" % listener.getsockname()[1]
+    url = f"socket://127.0.0.1:{listener.getsockname()[1]}"
     with pytest.raises(hil.DeviceTimeout, match="hello got no answer after 2 attempts"):
         open_fast(url, timeout=0.2, retries=1)
     listener.close()
@@ -151,9 +153,9 @@ def test_loop_url_explains_itself():
 
 
 def test_url_options_are_split_from_pyserial_options():
-    assert split_url("socket://h:1?timeout=0.5&logging=debug&record=x.hilrec") == (
+    assert split_url("socket://h:1?timeout=0.5&logging=debug&busy_wait=3") == (
         "socket://h:1?logging=debug",
-        {"timeout": 0.5, "record": "x.hilrec"},
+        {"timeout": 0.5, "busy_wait": 3.0},
     )
     assert split_url("serial:///dev/ttyUSB0") == ("/dev/ttyUSB0", {})
     with pytest.raises(hil.ConfigError, match="retries"):
@@ -174,3 +176,17 @@ def test_large_messages_are_chunked_both_ways(fake):
         assert m.madc.samples.shape == (300, 2000) and m.health.bytes_received > 300 * 2000 * 2
     finally:
         srv.stop()
+
+
+def test_constructing_the_driver_does_no_io_and_open_connects(server, fake):
+    link = Link(server.address, timeout=1.0)
+    dev = SerialDevice(link)
+    assert server.requests == 0 and link.hello is None
+    with pytest.raises(hil.DeviceError, match="not open; call open"):
+        dev.run(stimulus(2))
+    with dev.open() as dev:
+        assert server.requests == 1 and link.hello.chip_id == "fake-0"
+        dev.configure(config(1))
+    unreachable = SerialDevice(Link("socket://127.0.0.1:9", timeout=0.2, retries=0))  # nothing listens there
+    with pytest.raises(hil.DeviceTimeout, match="hello got no answer after 1 attempts"):
+        unreachable.open()

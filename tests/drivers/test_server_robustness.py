@@ -18,7 +18,7 @@ from drivers.server import Server
 from hil import wire
 
 from .fakes import FakeDevice, config, same_measurement, stimulus
-from .wire_fixtures import fake, server  # noqa: F401 - fixtures
+from .wire_fixtures import fake_fixture, server_fixture  # noqa: F401 - fixtures "fake" and "server"
 
 pytestmark = pytest.mark.timeout(90)
 

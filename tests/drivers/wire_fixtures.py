@@ -21,13 +21,13 @@ def mock_chip_class():
     return MockChip
 
 
-@pytest.fixture
-def fake():
+@pytest.fixture(name="fake")
+def fake_fixture():
     return FakeDevice()
 
 
-@pytest.fixture
-def server(fake):
+@pytest.fixture(name="server")
+def server_fixture(fake):
     srv = Server(fake, ack_timeout=0.05).start()
     yield srv
     srv.stop()

@@ -26,7 +26,9 @@ def test_yinyang_places_on_one_chip():
     assert np.unique(p.source_driver["hidden0"]).size == 120
     # every source's (driver, synapse label) pair is unique
     pairs = {
-        (int(d), int(l) & 63) for name in p.source_driver for d, l in zip(p.source_driver[name], p.source_label[name])
+        (int(d), int(lab) & 63)
+        for name in p.source_driver
+        for d, lab in zip(p.source_driver[name], p.source_label[name], strict=True)
     }
     assert len(pairs) == 25 + 120 + 3
 
@@ -158,7 +160,7 @@ def test_encode_decode_round_trip_to_the_tick(batch, n_in, dup, data):
     stim = p.encode(times, 50e-6)
     assert stim.n_trials == batch and stim.n_events == dup * int((~silent).sum())
     # map each event back to its input via the label table
-    lookup = {int(l): k // dup for k, l in enumerate(p.source_label["x"])}
+    lookup = {int(lab): k // dup for k, lab in enumerate(p.source_label["x"])}
     decoded = np.full((batch, n_in), np.inf)
     for trial in range(batch):
         for ev in stim.trial(trial):
@@ -179,3 +181,28 @@ def test_decode_returns_each_population_in_order():
     assert decoded["output"][0, 2, 0] == pytest.approx(100 * chip.TICK_S)
     assert np.isinf(decoded["output"][1]).all()
     assert decoded["hidden0"][1, 7, 0] == pytest.approx(50 * chip.TICK_S)
+
+
+def test_string_and_non_numeric_arguments_are_config_errors():
+    net = hil.Network.feedforward(2, [3], 1)
+    p = hil.place(net)
+    w = {q.key: np.ones(net.weight_shape(q)) for q in net.projections}
+    cases = [
+        (lambda: p.encode("abc", 1e-5), r"input_times\['input'\]: dtype <U3"),
+        (lambda: p.encode([["a", "b"]], 1e-5), r"input_times\['input'\]: dtype <U1"),
+        (lambda: p.encode(np.zeros((1, 2)), "x"), "duration_s = 'x': expected a real number"),
+        (lambda: p.encode(np.zeros((1, 2)), True), "duration_s = True: expected a real number"),
+        (lambda: p.encode([[1e-6], [1e-6, 2e-6]], 1e-5), "cannot be read as an array"),
+        (lambda: p.config(w, "x"), "scale = 'x': expected a real number"),
+        (lambda: p.config(w, {"input->hidden0": 1.0}), r"scale: got projections \['input->hidden0'\]"),
+        (lambda: p.config(w, {k: "s" for k in w}), r"scale\['input->hidden0'\] = 's'"),
+        (lambda: p.config({k: "a" for k in w}, 1.0), r"weights\['input->hidden0'\]: dtype <U1"),
+        (lambda: p.config("abc", 1.0), "weights = str; expected a mapping"),
+        (lambda: p.config(w, 1.0, base="cfg"), "base = str; expected a hil.ChipConfig"),
+    ]
+    for call, message in cases:
+        with pytest.raises(hil.ConfigError, match=message):
+            call()
+    torch = pytest.importorskip("torch")
+    assert p.encode(torch.full((2, 2), 1e-6), 1e-5).n_events == 4  # tensors and numpy scalars still work
+    assert p.config(w, np.float32(3.0)).synapse_weights.sum() == 3 * (2 * 3 + 3 * 1)

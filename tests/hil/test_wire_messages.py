@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -157,3 +159,48 @@ def test_spike_counts_that_do_not_add_up_are_refused():
     bad[head + 8] = 3
     with pytest.raises(ProtocolError, match="tick width 3"):
         wire.decode_message(t, bad)
+
+
+def test_hello_reply_carries_every_limit_and_busy_carries_its_retry_time():
+    limits = hil.DeviceLimits(7, 8, 9, 1.5e6, 10, 11)
+    reply = round_trip(wire.HelloReply(hil.PROTOCOL_VERSION, 9, 4096, 8, limits, "c", "d", "ab" * 32))
+    assert reply.limits == limits
+    busy = round_trip(wire.ErrorReply(int(wire.ErrorCode.BUSY), "DeviceError", "device busy", 1.25))
+    assert busy.retry_after_s == 1.25
+    exc = busy.exception("socket://x")
+    assert isinstance(exc, hil.DeviceError) and exc.retry_after_s == 1.25
+    other = wire.ErrorReply(int(wire.ErrorCode.CONFIG), "ConfigError", "bad", 3.0)  # only BUSY carries it
+    assert round_trip(other).retry_after_s == 0.0
+
+
+def test_error_reply_of_an_exception():
+    assert wire.ErrorReply.of(hil.ResourceError("no room")) == wire.ErrorReply(2, "ResourceError", "no room")
+    assert wire.ErrorReply.of(KeyError("k")) == wire.ErrorReply(255, "KeyError", "KeyError: 'k'")
+
+
+def test_max_request_bytes_is_the_largest_run_the_limits_allow():
+    limits = hil.DeviceLimits(max_trials=2000, max_events=40_000)
+    stim = hil.Stimulus.from_trials([np.zeros((20, 2), np.int64)] * 2000, 100)
+    _, parts = wire.encode_message(wire.Run(stim, hil.Recording(cadc_period_s=2e-6)))
+    assert stim.n_events == limits.max_events and sum(len(p) for p in parts) == wire.max_request_bytes(limits)
+    full = wire.encode_message(wire.configure_message(None, hil.ChipConfig()))[1]
+    assert wire.max_request_bytes(hil.DeviceLimits(max_trials=1, max_events=0)) == sum(len(p) for p in full)
+
+
+def test_worked_examples_in_the_protocol_page_match_the_encoder():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    examples = page[page.index("## 7. Worked example") : page.index("## 8.")].split("```")[1::2]
+    dumps = [bytes.fromhex(" ".join(line[6:] for line in block.strip().splitlines())) for block in examples]
+    stim = hil.Stimulus.from_trials([[(100, 0x41), (250, 0x42)]], 1000)
+    expected = [
+        wire.encode_frame(
+            wire.MsgType.HELLO, 1, wire.encode_message(wire.Hello(3, 0x0123456789ABCDEF, 262144, 8, 500))[1]
+        ),
+        wire.encode_frame(wire.MsgType.RUN, 2, wire.encode_message(wire.Run(stim, hil.Recording()))[1]),
+        wire.encode_frame(wire.MsgType.ACK, 2, chunk=3, n_chunks=5),
+        wire.encode_frame(wire.MsgType.ERROR, 2, wire.encode_message(wire.ErrorReply(1, "ConfigError", "bad"))[1]),
+        wire.encode_frame(
+            wire.MsgType.ERROR, 0, wire.encode_message(wire.ErrorReply(16, "DeviceError", "busy", 1.0))[1]
+        ),
+    ]
+    assert hil.PROTOCOL_VERSION == 3 and dumps == expected
