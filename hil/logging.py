@@ -53,13 +53,14 @@ def _to_stdlib(logger: logging.Logger, method_name: str, event_dict: dict):
 def _caller_stacklevel() -> int:
     """``stacklevel`` that makes the record name the code that called ``log.info(...)``.
 
-    Frames from here: this function, ``_to_stdlib``, structlog's frames down to the one that
-    calls the stdlib logger (stacklevel 1), then the caller.
+    Frames from here: this function, ``_to_stdlib``, structlog's event processing, then
+    structlog's frames from the one that calls the stdlib logger (stacklevel 1) up to the
+    caller.
     """
     frame, depth = sys._getframe(2), 0
     while frame is not None and frame.f_code.co_filename.startswith(_STRUCTLOG_DIR):
         frame, depth = frame.f_back, depth + 1
-    return max(depth - 1, 1)
+    return max(depth, 1)
 
 
 _PROCESSORS = (structlog.stdlib.filter_by_level, _to_stdlib)
