@@ -140,9 +140,10 @@ def configure(*, json: bool = False, level: str | int = "INFO", stream=None) -> 
     """For programs only: show log records on ``stream`` (default stderr) as human or JSON lines.
 
     Installs one :class:`ToolHandler` on the root logger (replacing the one an earlier call
-    installed; other handlers stay). The project's loggers (:data:`PROJECT_LOGGERS`) get
-    ``level``; the root logger gets ``level`` too, but never below INFO, so ``-vv`` shows
-    the project's DEBUG events without every library's. Returns the handler.
+    installed; other handlers stay) and sets the root logger to ``level``. DEBUG is the
+    exception: the root logger stays at INFO and only the project's loggers
+    (:data:`PROJECT_LOGGERS`) go to DEBUG, so ``-vv`` shows the project's DEBUG events
+    without every library's. Returns the handler.
     """
     number = level_number(level)
     root = logging.getLogger()
@@ -153,5 +154,5 @@ def configure(*, json: bool = False, level: str | int = "INFO", stream=None) -> 
     root.addHandler(handler)
     root.setLevel(max(number, logging.INFO))
     for name in PROJECT_LOGGERS:
-        logging.getLogger(name).setLevel(number)
+        logging.getLogger(name).setLevel(number if number < logging.INFO else logging.NOTSET)
     return handler
