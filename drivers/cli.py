@@ -59,9 +59,9 @@ def _mock_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def mock_device_parser(prog: str = "hil-mock-device") -> cli.ArgumentParser:
+def mock_device_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(
-        prog=prog, description=MOCK_DEVICE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="hil-mock-device", description=MOCK_DEVICE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -89,36 +89,42 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def open_server(device, args: argparse.Namespace):
-    """A ``drivers.server.Server`` for ``device`` where ``args`` say; errors name ``--listen``."""
+def open_server(device, address: tuple[str, int] | None, listen: str = ""):
+    """A ``drivers.server.Server`` for ``device`` on ``address`` (None: a pseudo-terminal);
+    errors name the ``--listen`` value."""
     from .server import Server
 
-    if args.pty:
+    if address is None:
         return Server(device, pty=True)
-    host, port = parse_listen(args.listen)
+    host, port = address
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ConfigError(f"--listen {args.listen}: cannot resolve the host {host!r} ({exc.strerror})") from None
+        raise ConfigError(f"--listen {listen}: cannot resolve the host {host!r} ({exc.strerror})") from None
     try:
         return Server(device, host=host, port=port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ResourceError(
-                f"--listen {args.listen}: the port is in use; choose another one, or port 0 for a free one"
+                f"--listen {listen}: the port is in use; choose another one, or port 0 for a free one"
             ) from None
-        raise HilError(f"--listen {args.listen}: cannot listen there ({exc.strerror or exc})") from None
+        raise HilError(f"--listen {listen}: cannot listen there ({exc.strerror or exc})") from None
+
+
+def _check_pacing(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.overhead is not None and args.pace != "realtime":
+        parser.error("--overhead needs --pace realtime")
 
 
 def _serve_mock(argv: Sequence[str]) -> int:
-    parser = mock_device_parser("hil-mock-device")
+    parser = mock_device_parser()
     args = parser.parse_args(argv)
     cli.configure_logging(args)
-    if args.overhead is not None and args.pace != "realtime":
-        parser.error("--overhead needs --pace realtime")
+    _check_pacing(parser, args)
+    address = None
     if not args.pty:
         try:
-            parse_listen(args.listen)
+            address = parse_listen(args.listen)
         except ConfigError as exc:
             parser.error(str(exc))
     from .mock import MockChip
@@ -128,7 +134,7 @@ def _serve_mock(argv: Sequence[str]) -> int:
         chip = MockChip(seed=args.seed, noise=args.noise == "on", noise_seed=args.noise_seed, **pacing)
     except ConfigError as exc:
         parser.error(str(exc))
-    server = open_server(chip, args)
+    server = open_server(chip, address, args.listen)
     previous = {sig: signal.signal(sig, lambda *_: server.request_stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"listening {server.address}", flush=True)
@@ -145,10 +151,10 @@ def mock_device_main(argv: Sequence[str] | None = None) -> int:
     return cli.run("hil-mock-device", _serve_mock, argv)
 
 
-def rig_parser(prog: str = "hil-rig") -> cli.ArgumentParser:
+def rig_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(
-        prog=prog,
-        usage=f"{prog} --chips N [options] [-- TRAINING ARGUMENTS]",
+        prog="hil-rig",
+        usage="hil-rig --chips N [options] [-- TRAINING ARGUMENTS]",
         description=RIG_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -170,13 +176,12 @@ _RIG_SETS = ("--device", "--nproc")
 def _run_rig(argv: Sequence[str]) -> int:
     argv = list(argv)
     own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    parser = rig_parser("hil-rig")
+    parser = rig_parser()
     args = parser.parse_args(own)
     cli.configure_logging(args)
     if args.chips < 1:
         parser.error(f"--chips {args.chips}; allowed: an integer >= 1")
-    if args.overhead is not None and args.pace != "realtime":
-        parser.error("--overhead needs --pace realtime")
+    _check_pacing(parser, args)
     if any(a == flag or a.startswith(flag + "=") for a in train_args for flag in _RIG_SETS):
         parser.error("the rig sets --device and --nproc of the training itself; leave them out of its arguments")
     previous = signal.signal(signal.SIGTERM, _interrupt)
