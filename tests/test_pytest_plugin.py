@@ -150,3 +150,30 @@ def test_calibrated_chip_is_calibrated_once_and_then_taken_from_the_disk_cache(p
     runs.clear()
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert runs == [], "a later session takes it from the cache"
+
+
+CALIBRATION_ID = """
+import os, pathlib
+
+
+def test_calibrated(hil_calibrated_device, hil_calibration):
+    pathlib.Path(os.environ["CALIBRATION_OUT"]).write_text(hil_calibration.id)
+"""
+
+
+@pytest.mark.slow
+def test_calibration_is_recorded_and_replayed_without_a_device(pytester, monkeypatch, mock_server, tmp_path):
+    monkeypatch.setenv("BSS2_HIL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "calibration-id"
+    monkeypatch.setenv("CALIBRATION_OUT", str(out))
+    pytester.makepyfile(test_calibration_id=CALIBRATION_ID)
+    record = ("--hil-device", mock_server, "--hil-record", str(tmp_path / "rec"))
+    pytester.runpytest("-p", "no:cacheprovider", *record).assert_outcomes(passed=1)
+    recorded = out.read_text()
+    assert (tmp_path / "rec" / "session-calibration.hilrec").is_file()
+    assert not any((tmp_path / "cache").rglob("*.json")), "recording calibrates through the device, not the cache"
+    out.unlink()
+    pytester.runpytest("-p", "no:cacheprovider", "--hil-device", f"replay://{tmp_path / 'rec'}").assert_outcomes(
+        passed=1
+    )
+    assert out.read_text() == recorded
