@@ -5,8 +5,8 @@ Exit codes (the same for every tool, documented in ``docs/protocol.md``):
     0 ok, 1 error, 2 usage, 3 stopped with the checkpoint kept, 130 interrupted.
 
 Every error path prints one line on stderr, ``<prog>: error: <message>``; a traceback only
-with ``--debug``. Tools add the common flags with :func:`add_common_arguments` and wrap their
-``main`` in :func:`run`.
+with ``--debug``. Tools add the common flags with :func:`add_common_arguments`, set up their
+log output with :func:`configure_logging` and wrap their ``main`` in :func:`run`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ EXIT_INTERRUPTED = 130
 
 class Stopped(Exception):
     """Raised by a tool's main to exit with ``EXIT_STOPPED`` (work stopped, the checkpoint kept)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line, ``<prog>: error: <message>;
+    see --help``, with exit code ``EXIT_USAGE``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see --help\n")
 
 
 def version_string(prog: str) -> str:
@@ -47,6 +55,13 @@ def log_level(args: argparse.Namespace) -> str:
     if getattr(args, "quiet", False):
         return "ERROR"
     return {0: "WARNING", 1: "INFO"}.get(getattr(args, "verbose", 0), "DEBUG")
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """The tool's log output from its common arguments: :func:`log_level`, JSON lines with ``--log-json``."""
+    from . import logging as hil_logging
+
+    hil_logging.configure(json=getattr(args, "log_json", False), level=log_level(args))
 
 
 def run(prog: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:

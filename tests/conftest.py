@@ -1,9 +1,13 @@
 """Session-wide fixtures: calibration results are cached in a temporary directory, never in
-the user's cache, and shared by all tests (and the subprocesses they start) of one session."""
+the user's cache, and shared by all tests (and the subprocesses they start) of one session.
+The project's own pytest plugin (``hil_device`` and friends) comes through its ``pytest11``
+entry point; ``pytester`` runs example test files against it."""
 
 import os
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,7 +37,7 @@ def load_tool(name):
     return module
 
 
-rig = load_tool("rig")
+from drivers import rig  # noqa: E402 - the rig helpers moved from tools/rig into drivers.rig
 
 
 # --- fast ---------------------------------------------------------------------------------
