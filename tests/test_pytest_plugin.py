@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-import hil
 from drivers.mock import MockChip
 from drivers.server import Server
 from hil.pytest_plugin import DEFAULT_URL, recording_name
@@ -74,10 +73,6 @@ def test_record_over_socket_then_replay_gives_the_same_spikes(example, mock_serv
 
 
 def test_record_the_mock_itself_then_replay(example, tmp_path):
-    try:
-        hil.open(DEFAULT_URL, record=str(tmp_path / "probe.hilrec")).close()
-    except hil.HilError as exc:
-        pytest.skip(f"hil.open(mock://, record=...) is not on this branch yet (recording for every driver): {exc}")
     recorded, on_mock = example("--hil-record", str(tmp_path / "rec"))
     recorded.assert_outcomes(passed=1)
     replayed, from_replay = example("--hil-device", f"replay://{tmp_path / 'rec'}")
