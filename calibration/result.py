@@ -101,6 +101,9 @@ class CalibrationResult:
     chip_id, software_version, timestamp (ISO, UTC), wall_time_s
     figures:    device runs, trials, chip time, bytes sent/received, estimate for a real chip...
     aux:        name -> array, measurement settings needed to re-measure (drive codes, latency)
+    neurons:    indices of the neurons that were calibrated
+    from_cache: True when ``calibrate`` found this result in the cache (no device runs);
+                not stored in files, not part of ``id``
     """
 
     codes: dict
@@ -117,6 +120,7 @@ class CalibrationResult:
     figures: dict
     aux: dict = attrs.field(factory=dict)
     neurons: np.ndarray = attrs.field(factory=lambda: np.arange(chip.N_NEURONS))
+    from_cache: bool = attrs.field(default=False, kw_only=True)
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -177,7 +181,8 @@ class CalibrationResult:
         cid = chip_id_or_device if isinstance(chip_id_or_device, str) else chip_id_or_device.info().chip_id
         if cid != self.chip_id:
             raise CalibrationError(
-                f"calibration {self.id} is for chip {self.chip_id!r}, not for chip {cid!r}; calibrate this chip (tools/calibrate)"
+                f"calibration {self.id} is for chip {self.chip_id!r}, not for chip {cid!r}; "
+                "calibrate this chip (tools/calibrate)"
             )
 
     def apply(self, config: ChipConfig | None = None, *, chip_id: str | None = None) -> ChipConfig:
@@ -281,7 +286,8 @@ class CalibrationResult:
             raise CalibrationError(f"{path}: not a calibration result file")
         if meta.get("schema") != RESULT_SCHEMA_VERSION:
             raise CalibrationError(
-                f"{path}: calibration schema version {meta.get('schema')!r}; this software reads {RESULT_SCHEMA_VERSION}"
+                f"{path}: calibration schema version {meta.get('schema')!r}; "
+                f"this software reads {RESULT_SCHEMA_VERSION}"
             )
         npz = path.with_name(meta["arrays"])
         try:

@@ -62,7 +62,8 @@ def _value(name):
             return v
         if arr.shape != (chip.N_NEURONS,):
             raise ConfigError(
-                f"CalibrationTarget.{name}: shape {arr.shape}; expected a scalar or ({chip.N_NEURONS},) per-neuron array"
+                f"CalibrationTarget.{name}: shape {arr.shape}; "
+                f"expected a scalar or ({chip.N_NEURONS},) per-neuron array"
             )
         bad = ~np.isfinite(arr) | (arr < low) | (arr > high)
         if np.any(bad):
@@ -109,12 +110,14 @@ class CalibrationTarget:
         dist = np.asarray(self.v_threshold) - np.asarray(self.v_leak)
         if np.any(dist < 5.0):
             raise ConfigError(
-                f"CalibrationTarget: v_threshold - v_leak = {np.min(dist):g} LSB; allowed: >= 5 LSB (the neuron must rest below its threshold)"
+                f"CalibrationTarget: v_threshold - v_leak = {np.min(dist):g} LSB; allowed: >= 5 LSB "
+                "(the neuron must rest below its threshold)"
             )
         dist = np.asarray(self.v_threshold) - np.asarray(self.v_reset)
         if np.any(dist < 5.0):
             raise ConfigError(
-                f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB (reset below threshold)"
+                f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB "
+                "(reset below threshold)"
             )
 
     def per_neuron(self, name: str) -> np.ndarray:

@@ -3,6 +3,7 @@ import numpy as np
 import hil
 from calibration import CalibrationOptions, CalibrationTarget
 from calibration import cache as C
+from calibration.routine import cache_key
 
 
 def test_cache_dir_env_override(monkeypatch, tmp_path):
@@ -15,18 +16,18 @@ def test_cache_dir_env_override(monkeypatch, tmp_path):
 def test_key_depends_on_target_chip_base_neurons_and_options():
     sel = np.ones(512, bool)
     base = hil.ChipConfig()
-    k = C.cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions())
-    assert k == C.cache_key(CalibrationTarget(), "chip-a", base.copy(), sel.copy(), CalibrationOptions())
+    k = cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions())
+    assert k == cache_key(CalibrationTarget(), "chip-a", base.copy(), sel.copy(), CalibrationOptions())
     other = base.copy()
     other.syn_i_bias_dac = 700
     sub = sel.copy()
     sub[3] = False
     for variant in (
-        C.cache_key(CalibrationTarget(tau_mem=10e-6), "chip-a", base, sel, CalibrationOptions()),
-        C.cache_key(CalibrationTarget(), "chip-b", base, sel, CalibrationOptions()),
-        C.cache_key(CalibrationTarget(), "chip-a", other, sel, CalibrationOptions()),
-        C.cache_key(CalibrationTarget(), "chip-a", base, sub, CalibrationOptions()),
-        C.cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions(spiking_trials=9)),
+        cache_key(CalibrationTarget(tau_mem=10e-6), "chip-a", base, sel, CalibrationOptions()),
+        cache_key(CalibrationTarget(), "chip-b", base, sel, CalibrationOptions()),
+        cache_key(CalibrationTarget(), "chip-a", other, sel, CalibrationOptions()),
+        cache_key(CalibrationTarget(), "chip-a", base, sub, CalibrationOptions()),
+        cache_key(CalibrationTarget(), "chip-a", base, sel, CalibrationOptions(spiking_trials=9)),
     ):
         assert variant != k
 

@@ -26,7 +26,8 @@ class Counting(hil.DeviceBase):
     def configure(self, config):
         self.device.configure(config)
 
-    def run(self, stimulus, recording=hil.Recording()):
+    def run(self, stimulus, recording=None):
+        recording = recording or hil.Recording()
         self.runs += 1
         m = self.device.run(stimulus, recording)
         if self.drop_spikes:
@@ -59,7 +60,7 @@ def test_fullchip_accuracy_against_truth(mock_calibration):
     assert np.allclose(truth["refractory"], target.refractory, rtol=0.01)
     assert result.success_mask.mean() >= 0.99
     # every failure has a reason, every success none
-    assert all(bool(r) != bool(ok) for r, ok in zip(result.reasons, result.success_mask))
+    assert all(bool(r) != bool(ok) for r, ok in zip(result.reasons, result.success_mask, strict=True))
     # the spread before calibration was much larger (mismatch of tens of percent)
     assert result.spread("before")["tau_mem"]["rel_std"] > 0.1
 

@@ -41,6 +41,6 @@ def test_tool_devices_prints_a_line_per_chip_and_reports_failures(tmp_path):
     )
     assert p.returncode == 1, p.stderr
     lines = p.stdout.splitlines()
-    assert any(l.startswith("chip mock-") and "mock://?seed=21" in l for l in lines), p.stdout
-    assert any("mock://?seed=99&bogus=1" in l and "FAILED" in l and "bogus" in l for l in lines), p.stdout
+    assert any(line.startswith("chip mock-") and "mock://?seed=21" in line for line in lines), p.stdout
+    assert any("mock://?seed=99&bogus=1" in line and "FAILED" in line and "bogus" in line for line in lines), p.stdout
     assert len(list(tmp_path.glob("*.json"))) == 1

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from calibration.search import ModelSearch, binary_search, fit_lines, noisy_binary_search, predict_codes
+from calibration.model_search import ModelSearch
+from calibration.search import binary_search, fit_lines, noisy_binary_search, predict_codes
 
 N = 512
 

@@ -1,0 +1,160 @@
+"""Every calibrated parameter of a configuration measured at once: the public measurement API
+that the routine's final step and the drift check (:func:`calibration.verify`) share.
+
+``measure_parameters(session, config, settings, target, options)`` runs a rest run, a
+firing run (with its drive-level run), optionally a firing run at the target refractory time,
+and one PSP run, and returns :class:`ParameterValues` keyed by parameter name.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from hil.config import ChipConfig
+
+from ..options import CalibrationOptions
+from ..target import CalibrationTarget
+from .psp import PspResult, measure_psp
+from .rest import measure_drive, measure_rest
+from .setups import SynapseSetup, psp_config, rest_config, spiking_config, spiking_measurement_config
+from .spiking import SpikingResult, measure_spiking
+
+
+@attrs.frozen(eq=False)
+class MeasurementSettings:
+    """What a re-measurement needs from a calibration: ``drive_codes`` (512,) the
+    ``i_mem_offset`` of firing runs, ``input_latency_s`` the measured input latency, and
+    ``psp_weight`` the synapse weight of the PSP rows."""
+
+    drive_codes: np.ndarray
+    input_latency_s: float
+    psp_weight: int
+
+    @classmethod
+    def from_result(cls, result) -> MeasurementSettings:
+        """The settings recorded in a ``CalibrationResult`` (its ``aux``)."""
+        aux = result.aux
+        return cls(
+            drive_codes=np.asarray(aux["drive_codes"]),
+            input_latency_s=float(aux["input_latency_s"]),
+            psp_weight=int(aux["psp_weight"]),
+        )
+
+
+@attrs.frozen(eq=False)
+class ParameterValues:
+    """parameter name -> (512,) ``values``, standard ``errors`` and ``reasons`` ("" if fine)."""
+
+    values: dict
+    errors: dict
+    reasons: dict
+
+    def add(self, name: str, value, error, reasons) -> None:
+        self.values[name], self.errors[name], self.reasons[name] = value, error, reasons
+
+
+def measure_refractory(
+    session, config: ChipConfig, drive_codes, target: CalibrationTarget, options: CalibrationOptions, what: str
+) -> SpikingResult:
+    """Firing run at ``config``'s refractory settings (long refractory: few, widely spaced spikes)."""
+    cfg = spiking_config(config, drive_codes)
+    ref = float(np.nanmax(target.per_neuron("refractory")))
+    duration = max(3.3 * (ref + 2.5 * float(np.nanmax(target.per_neuron("tau_mem")))), 60e-6)
+    drive = measure_drive(session, cfg, n_trials=2, duration_s=options.rest_duration_s, what=what + ".drive")
+    return measure_spiking(
+        session, cfg, drive.mean, n_trials=options.spiking_trials, duration_s=duration, min_intervals=2, what=what
+    )
+
+
+def measure_synapses(
+    session,
+    config: ChipConfig,
+    setup: SynapseSetup,
+    tau_mem,
+    latency_s: float,
+    options: CalibrationOptions,
+    what: str,
+    guess: dict | None = None,
+    trials: int | None = None,
+) -> dict[str, PspResult]:
+    """One PSP run (excitatory and inhibitory trials) on ``config`` with ``setup``'s rows."""
+    return measure_psp(
+        session,
+        psp_config(config, setup),
+        setup,
+        tau_mem,
+        latency_s=latency_s,
+        tau_syn_guess=guess,
+        n_trials=trials or options.psp_trials,
+        n_bursts=options.psp_bursts,
+        interval_s=options.psp_interval_s,
+        what=what,
+    )
+
+
+def measure_membrane(
+    session, config: ChipConfig, drive_codes, options: CalibrationOptions, *, n_trials: int, what: str
+) -> SpikingResult:
+    """Drive level and one firing run with the short measurement refractory time."""
+    cfg = spiking_measurement_config(config, drive_codes, options.measurement_refractory_s)
+    drive = measure_drive(session, cfg, n_trials=2, duration_s=options.rest_duration_s, what=what + ".drive")
+    return measure_spiking(
+        session, cfg, drive.mean, n_trials=n_trials, duration_s=options.spiking_duration_s, what=what
+    )
+
+
+def measure_parameters(
+    session,
+    config: ChipConfig,
+    settings: MeasurementSettings,
+    target: CalibrationTarget,
+    options: CalibrationOptions,
+    *,
+    tau_mem=None,
+    membrane: bool = True,
+    refractory: bool = True,
+    synapse: bool = True,
+    spiking_trials: int | None = None,
+    psp_trials: int | None = None,
+) -> ParameterValues:
+    """Measure every parameter of ``config`` (a calibrated configuration).
+
+    ``tau_mem`` (512,): the membrane time constant for the PSP fits when ``membrane`` is off.
+    ``spiking_trials``/``psp_trials`` default to the options' final counts.
+    """
+    out = ParameterValues({}, {}, {})
+    r = measure_rest(
+        session,
+        rest_config(config),
+        n_trials=options.rest_trials,
+        duration_s=options.rest_duration_s,
+        what="final.rest",
+    )
+    out.add("v_leak", r.mean, r.sem, r.reasons)
+    if membrane:
+        sp = measure_membrane(
+            session,
+            config,
+            settings.drive_codes,
+            options,
+            n_trials=spiking_trials or options.final_spiking_trials,
+            what="final.membrane",
+        )
+        out.add("v_reset", sp.v_reset, sp.v_reset_err, sp.reasons)
+        out.add("v_threshold", sp.v_threshold, np.full(sp.v_threshold.shape, np.nan), sp.reasons)
+        out.add("tau_mem", sp.tau_mem, sp.tau_mem_err, sp.reasons)
+    if refractory:
+        sp = measure_refractory(session, config, settings.drive_codes, target, options, "final.refractory")
+        out.add("refractory", sp.refractory, sp.refractory_err, sp.reasons)
+    if synapse:
+        setup = SynapseSetup(n_drivers=options.psp_drivers, weight=int(settings.psp_weight))
+        tau = out.values.get("tau_mem", tau_mem)
+        guess = {sign: target.per_neuron(f"tau_syn_{sign}") for sign in ("exc", "inh")}
+        psp = measure_synapses(
+            session, config, setup, tau, settings.input_latency_s, options, "final.synapse", guess, psp_trials
+        )
+        for sign, p in psp.items():
+            out.add(f"tau_syn_{sign}", p.tau_syn, p.tau_syn_err, p.reasons)
+            out.add(f"weight_gain_{sign}", p.gain, p.gain_err, p.reasons)
+    return out

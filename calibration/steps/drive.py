@@ -1,0 +1,53 @@
+"""Step ``drive``: the ``i_mem_offset`` codes (used only while measuring) that make every
+membrane charge towards ``v_threshold target + drive_margin`` (capped below the CADC's top)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hil import chip
+
+from ..loop import Step, log
+from ..measure import measure_drive
+from ..model_search import ModelSearch, halve
+from ..state import N
+
+
+class DriveStep(Step):
+    name = "drive"
+
+    def iterations(self, state):
+        return 4
+
+    def prelude(self, state):
+        goal = np.minimum(state.target_of("v_threshold") + state.options.drive_margin, chip.CADC_MAX - 12.0)
+        search = ModelSearch(
+            goal - state.rest_at_zero_offset,
+            np.full(N, 200),
+            through_origin=True,
+            settle=3.0,
+            max_step=600,
+            retreat=halve,
+        )
+        return {"i_mem_offset": search}
+
+    def configure(self, state, codes):
+        cfg = state.config.copy()  # the working configuration keeps its offset current
+        cfg.i_mem_offset = codes["i_mem_offset"]
+        return cfg, codes
+
+    def measure(self, state, config, iteration):
+        return measure_drive(state.session, config, n_trials=2, duration_s=state.options.rest_duration_s, what="drive")
+
+    def search(self, state, searches, codes, observation, iteration):
+        s = searches["i_mem_offset"]
+        s.update(codes["i_mem_offset"], observation.mean - state.rest_at_zero_offset)
+        s.retreat(~observation.valid)  # saturated (too strong): halve
+
+    def done(self, state, searches):
+        return bool(np.all(searches["i_mem_offset"].converged | ~np.isfinite(state.rest_at_zero_offset)))
+
+    def postlude(self, state, searches, observation):
+        res = searches["i_mem_offset"].result(6.0)
+        state.drive_codes = res.codes.astype(np.int64)
+        log.info("calibration.drive", iterations=res.steps, reached=int(res.success.sum()))
