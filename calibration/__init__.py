@@ -14,8 +14,9 @@ routine's steps), ``routine`` (``calibrate``), ``result``, ``cache``, ``verify``
 from . import fit, measure, search
 from .cache import cache_dir
 from .model_search import ModelSearch
+from .model_units import ModelParameters
 from .options import CalibrationOptions
-from .result import RESULT_SCHEMA_VERSION, CalibrationResult, ModelParameters
+from .result import RESULT_SCHEMA_VERSION, CalibrationResult
 from .routine import calibrate
 from .search import SearchResult, binary_search, noisy_binary_search, predict_codes
 from .target import CalibrationTarget

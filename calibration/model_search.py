@@ -115,12 +115,12 @@ class ModelSearch:
         self.codes = self._choose(codes, values, np.isfinite(y), proposal, active)
         return self.codes
 
-    def retreat(self, mask) -> None:
-        """Move the proposal of the neurons in ``mask`` by the ``retreat`` rule (their
-        measurement failed because the code is too high, e.g. the ADC saturated)."""
+    def retreat(self, mask, codes) -> None:
+        """The next code of the neurons in ``mask``, whose measurement at ``codes`` failed
+        because the code is too high (e.g. the ADC saturated), is the ``retreat`` rule of it."""
         if self.retreat_rule is None:
             raise TypeError("ModelSearch.retreat: this search has no retreat rule")
-        self.codes = np.where(mask, self.retreat_rule(self.codes), self.codes)
+        self.codes = np.where(mask, self.retreat_rule(np.asarray(codes, np.int64)), self.codes)
 
     def _record(self, codes, values) -> np.ndarray:
         """Append the measurement to the history; update the best point and ``converged``.

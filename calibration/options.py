@@ -28,6 +28,11 @@ class CalibrationOptions:
     psp_drivers: int = 8
     psp_current: float = 128.0  # target current jump per burst, LSB
     latency_neurons: tuple = (0, 128, 256, 384)
+    cadc_offsets: bool = True  # learn the CADC channel offsets (one MADC run per neuron)
+    offset_trials: int = 4
+    offset_duration_s: float = 20e-6
+    dac_iterations: int = 3  # PSP runs for the quadrant synapse DACs (0: keep the base configuration's)
+    gm_reference: int = 600  # gm code at which each quadrant's median neuron should meet its gain target
     # success tolerances on the final measurement
     tol_potential: float = 1.5  # LSB
     tol_tau: float = 0.03  # relative

@@ -23,14 +23,14 @@ from hil.progress import Progress
 from . import cache as result_cache
 from .judge import combine_reasons, judge
 from .loop import log, run_step
-from .options import CalibrationOptions
-from .result import NEURON_FIELDS, QUADRANT_FIELDS, CalibrationResult
+from .options import POTENTIALS, CalibrationOptions
+from .result import NEURON_FIELDS, QUADRANT_FIELDS, CalibrationResult, unknown_adc_scale
 from .session import Session
 from .state import N, WorkingState
 from .steps import STEPS
 from .target import CalibrationTarget
 
-ALGORITHM_VERSION = 1  # part of the cache key: bump when the routine changes its results
+ALGORITHM_VERSION = 2  # part of the cache key: bump when the routine changes its results
 
 
 def cache_key(target: CalibrationTarget, chip_id: str, base: ChipConfig, selected: np.ndarray, options) -> str:
@@ -85,11 +85,15 @@ def run_steps(state: WorkingState, progress: bool) -> None:
 def build_result(state: WorkingState, wall_s: float) -> CalibrationResult:
     """Judge the final measurements and assemble the ``CalibrationResult``."""
     success = judge(state)
+    before = {k: np.asarray(v, np.float64) for k, v in state.before.items()}
+    for name in POTENTIALS:  # readings at the start codes -> offset-free (where the offset is known)
+        if name in before:
+            before[name] = before[name] - state.cadc_offset()
     return CalibrationResult(
         codes={name: np.asarray(getattr(state.config, name)).copy() for name in NEURON_FIELDS + QUADRANT_FIELDS},
         measured={k: np.asarray(v, np.float64) for k, v in state.measured.items()},
         errors={k: np.asarray(v, np.float64) for k, v in state.errors.items()},
-        before={k: np.asarray(v, np.float64) for k, v in state.before.items()},
+        before=before,
         success=success,
         reasons=combine_reasons(state, success),
         target=state.target,
@@ -100,6 +104,7 @@ def build_result(state: WorkingState, wall_s: float) -> CalibrationResult:
         figures=state.session.figures(),
         aux=state.aux(),
         neurons=np.flatnonzero(state.selected),
+        adc=state.adc if state.adc is not None else unknown_adc_scale(),
     )
 
 

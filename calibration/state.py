@@ -12,7 +12,7 @@ import numpy as np
 from hil import chip
 from hil.config import ChipConfig
 
-from .measure import MeasurementSettings, SpikingResult
+from .measure import AdcScale, MeasurementSettings, SpikingResult
 from .options import CalibrationOptions
 from .session import Session
 from .target import CalibrationTarget
@@ -36,8 +36,10 @@ class WorkingState:
     leak_slope, leak_intercept: (512,) the ``v_leak`` transfer line, LSB per code and LSB
     rest_at_zero_offset: (512,) resting potential after the leak step, LSB
     drive_codes: (512,) ``i_mem_offset`` codes of firing measurements
+    leak_step:   (512,) ``v_leak`` codes by which drive levels above a neuron's highest threshold are measured lower
     psp_weight:  synapse weight of the PSP rows; input_latency_s: measured input latency
     refractory_check: the refractory step's firing run, if no counter changed after it
+    adc:         CADC channel offsets and MADC scale (None until the offsets step)
     """
 
     session: Session
@@ -53,13 +55,29 @@ class WorkingState:
     leak_intercept: np.ndarray = attrs.field(factory=_nan)
     rest_at_zero_offset: np.ndarray | None = None
     drive_codes: np.ndarray | None = None
+    leak_step: np.ndarray | None = None
     psp_weight: int | None = None
     input_latency_s: float | None = None
     refractory_check: SpikingResult | None = None
+    adc: AdcScale | None = None
 
     def target_of(self, name: str) -> np.ndarray:
         """(512,) target values of parameter ``name``."""
         return self.target.per_neuron(name)
+
+    def cadc_offset(self) -> np.ndarray:
+        """(512,) CADC channel offsets in LSB (0 where unknown or not measured yet)."""
+        return np.zeros(N) if self.adc is None else np.nan_to_num(self.adc.cadc_offset)
+
+    def reading_target(self, name: str) -> np.ndarray:
+        """(512,) target of potential ``name`` as the neuron's CADC channel reads it."""
+        return self.target_of(name) + self.cadc_offset()
+
+    def true_potential(self, readings) -> np.ndarray:
+        """CADC readings (512,) -> offset-free potentials (``nan`` where the offset is unknown)."""
+        if self.adc is None:
+            return np.asarray(readings, np.float64)
+        return np.asarray(readings, np.float64) - self.adc.cadc_offset
 
     def set_codes(self, field: str, codes) -> np.ndarray:
         """Write ``codes`` into ``config.<field>`` for the selected neurons; returns the field."""
@@ -81,13 +99,16 @@ class WorkingState:
 
     def settings(self) -> MeasurementSettings:
         """What a re-measurement of the calibrated configuration needs."""
-        return MeasurementSettings(self.drive_codes, float(self.input_latency_s), int(self.psp_weight))
+        return MeasurementSettings(
+            self.drive_codes, float(self.input_latency_s), int(self.psp_weight), leak_step=self.leak_step
+        )
 
     def aux(self) -> dict:
         """Measurement settings for the result (``CalibrationResult.aux``)."""
         out = {
             "rest_at_zero_offset": self.rest_at_zero_offset,
             "drive_codes": self.drive_codes,
+            "drive_leak_step": self.leak_step,
             "psp_weight": self.psp_weight,
             "input_latency_s": self.input_latency_s,
         }

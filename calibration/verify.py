@@ -119,6 +119,7 @@ def verify(
         tau_mem=result.measured.get("tau_mem"),
         refractory=False,
         spiking_trials=opt.spiking_trials,
+        cadc_offset=result.adc.cadc_offset,
     )
     params = {
         p: _drift(p, new, out.errors.get(p), result, mask, tol[p], max_fraction)

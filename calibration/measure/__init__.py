@@ -9,11 +9,13 @@ and evaluates). Results are attrs objects of (512,) arrays with a ``valid`` mask
 - :mod:`.rest`: resting potential and drive level (mean CADC reading, no input);
 - :mod:`.spiking`: reset, threshold, ``tau_mem`` and refractory time from regular firing;
 - :mod:`.psp`: ``tau_syn`` and weight gains from PSPs, the input latency from MADC traces;
+- :mod:`.offsets`: CADC channel offsets and the MADC's offset and gain (both ADCs on one neuron);
 - :mod:`.parameters`: every parameter of a calibrated configuration (routine and drift check).
 
 See docs/calibration.md.
 """
 
+from .offsets import AdcScale, PairedLevel, estimate_offsets, madc_gain, measure_paired
 from .parameters import (
     MeasurementSettings,
     ParameterValues,
@@ -37,6 +39,11 @@ from .setups import (
 from .spiking import SpikingResult, measure_spiking
 
 __all__ = [
+    "AdcScale",
+    "PairedLevel",
+    "estimate_offsets",
+    "madc_gain",
+    "measure_paired",
     "CADC_PERIOD_S",
     "MeasurementSettings",
     "ParameterValues",

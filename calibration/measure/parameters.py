@@ -13,7 +13,7 @@ import numpy as np
 
 from hil.config import ChipConfig
 
-from ..options import CalibrationOptions
+from ..options import POTENTIALS, CalibrationOptions
 from ..target import CalibrationTarget
 from .psp import PspResult, measure_psp
 from .rest import measure_drive, measure_rest
@@ -24,12 +24,15 @@ from .spiking import SpikingResult, measure_spiking
 @attrs.frozen(eq=False)
 class MeasurementSettings:
     """What a re-measurement needs from a calibration: ``drive_codes`` (512,) the
-    ``i_mem_offset`` of firing runs, ``input_latency_s`` the measured input latency, and
-    ``psp_weight`` the synapse weight of the PSP rows."""
+    ``i_mem_offset`` of firing runs, ``input_latency_s`` the measured input latency,
+    ``psp_weight`` the synapse weight of the PSP rows, and ``leak_step`` (512,) the ``v_leak``
+    codes by which a drive level above a neuron's highest threshold is measured lower down
+    (see :func:`~calibration.measure.measure_drive`; None: not measured)."""
 
     drive_codes: np.ndarray
     input_latency_s: float
     psp_weight: int
+    leak_step: np.ndarray | None = None
 
     @classmethod
     def from_result(cls, result) -> MeasurementSettings:
@@ -39,6 +42,7 @@ class MeasurementSettings:
             drive_codes=np.asarray(aux["drive_codes"]),
             input_latency_s=float(aux["input_latency_s"]),
             psp_weight=int(aux["psp_weight"]),
+            leak_step=aux.get("drive_leak_step"),
         )
 
 
@@ -55,13 +59,30 @@ class ParameterValues:
 
 
 def measure_refractory(
-    session, config: ChipConfig, drive_codes, target: CalibrationTarget, options: CalibrationOptions, what: str
+    session,
+    config: ChipConfig,
+    drive_codes,
+    target: CalibrationTarget,
+    options: CalibrationOptions,
+    what: str,
+    *,
+    rest=None,
+    leak_step=None,
 ) -> SpikingResult:
-    """Firing run at ``config``'s refractory settings (long refractory: few, widely spaced spikes)."""
+    """Firing run at ``config``'s refractory settings (long refractory: few, widely spaced
+    spikes). ``rest``, ``leak_step``: see :func:`~calibration.measure.measure_drive`."""
     cfg = spiking_config(config, drive_codes)
     ref = float(np.nanmax(target.per_neuron("refractory")))
     duration = max(3.3 * (ref + 2.5 * float(np.nanmax(target.per_neuron("tau_mem")))), 60e-6)
-    drive = measure_drive(session, cfg, n_trials=2, duration_s=options.rest_duration_s, what=what + ".drive")
+    drive = measure_drive(
+        session,
+        cfg,
+        n_trials=2,
+        duration_s=options.rest_duration_s,
+        what=what + ".drive",
+        rest=rest,
+        leak_step=leak_step,
+    )
     return measure_spiking(
         session, cfg, drive.mean, n_trials=options.spiking_trials, duration_s=duration, min_intervals=2, what=what
     )
@@ -94,11 +115,28 @@ def measure_synapses(
 
 
 def measure_membrane(
-    session, config: ChipConfig, drive_codes, options: CalibrationOptions, *, n_trials: int, what: str
+    session,
+    config: ChipConfig,
+    drive_codes,
+    options: CalibrationOptions,
+    *,
+    n_trials: int,
+    what: str,
+    rest=None,
+    leak_step=None,
 ) -> SpikingResult:
-    """Drive level and one firing run with the short measurement refractory time."""
+    """Drive level and one firing run with the short measurement refractory time.
+    ``rest``, ``leak_step``: see :func:`~calibration.measure.measure_drive`."""
     cfg = spiking_measurement_config(config, drive_codes, options.measurement_refractory_s)
-    drive = measure_drive(session, cfg, n_trials=2, duration_s=options.rest_duration_s, what=what + ".drive")
+    drive = measure_drive(
+        session,
+        cfg,
+        n_trials=2,
+        duration_s=options.rest_duration_s,
+        what=what + ".drive",
+        rest=rest,
+        leak_step=leak_step,
+    )
     return measure_spiking(
         session, cfg, drive.mean, n_trials=n_trials, duration_s=options.spiking_duration_s, what=what
     )
@@ -117,11 +155,14 @@ def measure_parameters(
     synapse: bool = True,
     spiking_trials: int | None = None,
     psp_trials: int | None = None,
+    cadc_offset=None,
 ) -> ParameterValues:
     """Measure every parameter of ``config`` (a calibrated configuration).
 
     ``tau_mem`` (512,): the membrane time constant for the PSP fits when ``membrane`` is off.
-    ``spiking_trials``/``psp_trials`` default to the options' final counts.
+    ``spiking_trials``/``psp_trials`` default to the options' final counts. ``cadc_offset``
+    (512,): subtracted from the potentials (``v_leak``, ``v_reset``, ``v_threshold``), which
+    are otherwise "as the CADC reads them".
     """
     out = ParameterValues({}, {}, {})
     r = measure_rest(
@@ -140,12 +181,23 @@ def measure_parameters(
             options,
             n_trials=spiking_trials or options.final_spiking_trials,
             what="final.membrane",
+            rest=r.mean,
+            leak_step=settings.leak_step,
         )
         out.add("v_reset", sp.v_reset, sp.v_reset_err, sp.reasons)
         out.add("v_threshold", sp.v_threshold, np.full(sp.v_threshold.shape, np.nan), sp.reasons)
         out.add("tau_mem", sp.tau_mem, sp.tau_mem_err, sp.reasons)
     if refractory:
-        sp = measure_refractory(session, config, settings.drive_codes, target, options, "final.refractory")
+        sp = measure_refractory(
+            session,
+            config,
+            settings.drive_codes,
+            target,
+            options,
+            "final.refractory",
+            rest=r.mean,
+            leak_step=settings.leak_step,
+        )
         out.add("refractory", sp.refractory, sp.refractory_err, sp.reasons)
     if synapse:
         setup = SynapseSetup(n_drivers=options.psp_drivers, weight=int(settings.psp_weight))
@@ -157,4 +209,8 @@ def measure_parameters(
         for sign, p in psp.items():
             out.add(f"tau_syn_{sign}", p.tau_syn, p.tau_syn_err, p.reasons)
             out.add(f"weight_gain_{sign}", p.gain, p.gain_err, p.reasons)
+    if cadc_offset is not None:
+        for name in POTENTIALS:
+            if name in out.values:
+                out.values[name] = out.values[name] - cadc_offset
     return out

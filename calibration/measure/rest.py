@@ -19,6 +19,7 @@ from .setups import N, idle_stimulus, rest_config
 
 CADC_PERIOD_S = chip.CADC_MIN_PERIOD_S
 CADC_RECORDING = Recording(spikes=True, cadc_period_s=CADC_PERIOD_S)
+DRIFT_LSB = 3.0  # a level whose second half-trial mean differs more from the first is not at rest
 
 
 def reasons_array(n: int = N) -> np.ndarray:
@@ -36,13 +37,18 @@ def require_cadc(m: Measurement, what: str) -> None:
 
 @attrs.frozen(eq=False)
 class RestResult:
-    """Per neuron (512,): mean reading, its std and standard error (LSB), ``valid``, ``reasons``."""
+    """Per neuron (512,): mean reading, its std and standard error (LSB), ``valid``, ``reasons``;
+    ``saturated``: a reading hit 0 or 255; ``restless``: the neuron fired (its level is above
+    its threshold) or its level drifted by more than ``DRIFT_LSB`` within the trials (it was
+    still charging towards a level above its threshold)."""
 
     mean: np.ndarray
     std: np.ndarray
     sem: np.ndarray
     valid: np.ndarray
     reasons: np.ndarray
+    saturated: np.ndarray
+    restless: np.ndarray
 
 
 def measure_rest(
@@ -65,19 +71,55 @@ def measure_rest(
         spiking[np.unique(m.spikes["neuron"])] = True
     reasons[spiking & valid] = "neuron fired while it should rest (threshold below resting potential)"
     valid &= ~spiking
+    half = m.cadc.samples.shape[1] // 2
+    early = m.cadc.samples[:, :half].reshape(-1, N).mean(0)
+    late = m.cadc.samples[:, half:].reshape(-1, N).mean(0)
+    drifting = valid & (np.abs(late - early) > DRIFT_LSB)
+    reasons[drifting] = f"not at rest: the level drifted by more than {DRIFT_LSB:g} LSB within the trials"
+    valid &= ~drifting
     mean = np.where(valid, mean, np.nan)
-    return RestResult(mean, std, sem, valid, reasons)
+    return RestResult(mean, std, sem, valid, reasons, sat, spiking | drifting)
 
 
 def measure_drive(
-    session, config: ChipConfig, *, n_trials: int = 4, duration_s: float = 40e-6, what="drive"
+    session,
+    config: ChipConfig,
+    *,
+    n_trials: int = 4,
+    duration_s: float = 40e-6,
+    what="drive",
+    rest=None,
+    leak_step=None,
 ) -> RestResult:
     """The level a driven neuron charges towards (leak plus offset current): the resting
-    potential of ``config`` with the threshold out of reach."""
-    return measure_rest(
-        session,
-        rest_config(config, i_mem_offset=config.i_mem_offset),
-        n_trials=n_trials,
-        duration_s=duration_s,
-        what=what,
+    potential of ``config`` with the threshold out of reach.
+
+    A neuron whose level lies above even its highest threshold fires (or is still charging)
+    instead of resting.
+    Given ``rest`` (512,) its resting potential without offset current (LSB) and
+    ``leak_step`` (512,) CapMem codes, its level is measured by superposition in two more
+    runs: the offset current lifts the membrane by the same amount above a leak lowered by
+    ``leak_step``, so level = ``rest`` + (driven - undriven resting potential at the lowered leak).
+    """
+    cfg = rest_config(config, i_mem_offset=config.i_mem_offset)
+    r = measure_rest(session, cfg, n_trials=n_trials, duration_s=duration_s, what=what)
+    if rest is None or leak_step is None or not r.restless.any():
+        return r
+    low = cfg.copy()
+    low.v_leak = np.where(r.restless, np.maximum(low.v_leak.astype(np.int64) - leak_step, 0), low.v_leak)
+    driven = measure_rest(session, low, n_trials=n_trials, duration_s=duration_s, what=what + ".lowered")
+    undriven = measure_rest(
+        session, rest_config(low), n_trials=n_trials, duration_s=duration_s, what=what + ".lowered0"
+    )
+    lifted = r.restless & driven.valid & undriven.valid
+    level = np.asarray(rest, np.float64) + driven.mean - undriven.mean
+    reasons = np.where(r.restless & ~lifted, driven.reasons, r.reasons)
+    return RestResult(
+        mean=np.where(lifted, level, r.mean),
+        std=np.where(lifted, driven.std, r.std),
+        sem=np.where(lifted, np.hypot(driven.sem, undriven.sem), r.sem),
+        valid=r.valid | lifted,
+        reasons=np.where(lifted, "", reasons),
+        saturated=r.saturated | (r.restless & driven.saturated),
+        restless=r.restless & ~lifted,
     )

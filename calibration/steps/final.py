@@ -19,7 +19,7 @@ class FinalStep(Step):
 
     def prelude(self, state):
         state.set_codes("i_mem_offset", 0)
-        leak = ProportionalCorrection(state.target_of("v_leak"), state.config.v_leak, state.leak_slope, 0.5)
+        leak = ProportionalCorrection(state.reading_target("v_leak"), state.config.v_leak, state.leak_slope, 0.5)
         return {"v_leak": leak}
 
     def configure(self, state, codes):
@@ -46,6 +46,7 @@ class FinalStep(Step):
             state.options,
             refractory=check is None,
             psp_trials=state.options.final_psp_trials,
+            cadc_offset=None if state.adc is None else state.adc.cadc_offset,
         )
         if check is not None:
             out.add("refractory", check.refractory, check.refractory_err, check.reasons)

@@ -24,7 +24,8 @@ class MembraneStep(Step):
     min_iterations = 2
 
     def prelude(self, state):
-        t_reset, t_thr, t_tau = state.target_of("v_reset"), state.target_of("v_threshold"), state.target_of("tau_mem")
+        t_reset, t_thr = state.reading_target("v_reset"), state.reading_target("v_threshold")
+        t_tau = state.target_of("tau_mem")
         slope = state.leak_slope
         potential = dict(slope_guess=slope, settle=0.3, max_step=300, prior_band=(0.5, 2.0))
         return {
@@ -50,6 +51,8 @@ class MembraneStep(Step):
             state.options,
             n_trials=state.options.spiking_trials,
             what="membrane",
+            rest=state.rest_at_zero_offset,
+            leak_step=state.leak_step,
         )
         if iteration == 0:
             state.before["tau_mem"] = sp.tau_mem.copy()
@@ -65,7 +68,7 @@ class MembraneStep(Step):
             searches["v_reset"].update(codes["v_reset"], sp.v_reset, active=sel)
             searches["v_threshold"].update(codes["v_threshold"], sp.v_threshold, active=sel)
         searches["i_bias_leak"].update(codes["i_bias_leak"], sp.tau_mem, active=sel)
-        searches["v_threshold"].retreat(sel & (sp.n_spikes == 0))
+        searches["v_threshold"].retreat(sel & (sp.n_spikes == 0), codes["v_threshold"])
         if (
             iteration >= 1
             and not np.any(sp.valid[sel])
@@ -80,8 +83,8 @@ class MembraneStep(Step):
             "calibration.membrane.iteration",
             iteration=iteration,
             valid=int(sp.valid[sel].sum()),
-            v_reset=residual_summary(sp.v_reset, state.target_of("v_reset")),
-            v_threshold=residual_summary(sp.v_threshold, state.target_of("v_threshold")),
+            v_reset=residual_summary(sp.v_reset, state.reading_target("v_reset")),
+            v_threshold=residual_summary(sp.v_threshold, state.reading_target("v_threshold")),
             tau_mem=residual_summary(sp.tau_mem, t_tau, relative=True),
         )
 
@@ -90,4 +93,4 @@ class MembraneStep(Step):
             r = searches[field].result(np.inf)
             state.set_codes(field, r.codes)
             state.note_reasons(param, np.where(state.selected & ~np.isfinite(r.values), sp.reasons, ""))
-            state.measured[param] = r.values
+            state.measured[param] = r.values if param == "tau_mem" else state.true_potential(r.values)

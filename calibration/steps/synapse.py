@@ -1,7 +1,13 @@
 """Step ``synapse``: the input latency from MADC traces, and a joint search of the four
 synaptic cells ``i_bias_synin_{exc,inh}_{tau,gm}`` from PSP runs (excitatory and inhibitory
-trials in one run). Gains measured with a synaptic time constant far off are poor: the gain
-searches of a sign start once its median ``tau_syn`` is within 30 % of the target."""
+trials in one run), in three phases:
+
+1. ``tau``: the synaptic time constants (gains measured with a time constant far off are
+   poor), until the median ``tau_syn`` of both signs is within 30 % of the target;
+2. ``dac``: every ``gm`` cell at ``options.gm_reference``, the quadrant DACs
+   (:mod:`.synapse_dac`), at most ``options.dac_iterations`` runs;
+3. ``gain``: the per-neuron ``gm`` searches (a sign waits while its ``tau_syn`` is far off).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from ..loop import Step, inv_sqrt, log, nanmedian, residual_summary
 from ..measure import SynapseSetup, measure_latency, measure_synapses, psp_config
 from ..model_search import ModelSearch, halve
 from ..state import N
+from .synapse_dac import DacSearch
 
 SIGNS = ("exc", "inh")
 LATENCY_ITERATION = 2  # synaptic time constants are near their targets by now: PSPs show the latency well
@@ -43,9 +50,11 @@ class SynapseStep(Step):
         self.tau_mem: np.ndarray | None = None
         self.latency_s: float | None = None
         self.guess: dict | None = None
+        self.phase = "tau"  # -> "dac" -> "gain"
+        self.dac: DacSearch | None = None
 
     def iterations(self, state):
-        return state.options.max_iterations + 1
+        return state.options.max_iterations + 1 + state.options.dac_iterations
 
     def prelude(self, state):
         self.setup = synapse_setup(state.target, state.options)
@@ -64,17 +73,31 @@ class SynapseStep(Step):
                 uniform_until=0.3,
             )
         for sign in SIGNS:
-            g = state.target_of(f"weight_gain_{sign}")
-            searches[_field(sign, "gm")] = ModelSearch(
-                g,
-                np.full(N, int(getattr(state.config, _field(sign, "gm"))[0])),
-                through_origin=True,
-                settle=0.006 * g,
-                max_step=500,
-                uniform_until=0.3,
-                retreat=halve,  # PSPs leaving the CADC range
+            searches[_field(sign, "gm")] = self.gain_search(
+                state, sign, int(getattr(state.config, _field(sign, "gm"))[0])
             )
         return searches
+
+    @staticmethod
+    def gain_search(state, sign: str, start: int) -> ModelSearch:
+        g = state.target_of(f"weight_gain_{sign}")
+        return ModelSearch(
+            g,
+            np.full(N, start),
+            through_origin=True,
+            settle=0.006 * g,
+            max_step=500,
+            uniform_until=0.3,
+            retreat=halve,  # PSPs leaving the CADC range
+        )
+
+    def configure(self, state, codes):
+        config, applied = super().configure(state, codes)
+        if self.phase == "dac":
+            dac = np.where(self.dac.active, self.dac.codes, state.config.syn_i_bias_dac)
+            state.config.syn_i_bias_dac = dac
+            applied["syn_i_bias_dac"] = dac
+        return config, applied
 
     def measure_latency(self, state) -> float:
         """Input latency from MADC traces (0 if the device has no usable MADC data)."""
@@ -106,19 +129,26 @@ class SynapseStep(Step):
 
     def search(self, state, searches, codes, psp, iteration):
         sel = state.selected
+        far = {}
         for sign in SIGNS:
             p = psp[sign]
             searches[_field(sign, "tau")].update(codes[_field(sign, "tau")], p.tau_syn, active=sel)
-        for sign in SIGNS:
-            p = psp[sign]
-            if not nanmedian(np.abs(p.tau_syn / state.target_of(f"tau_syn_{sign}") - 1)[sel]) <= 0.3:
-                continue  # gains measured with a synaptic time constant far off are poor; wait
-            gm = searches[_field(sign, "gm")]
-            gm.update(codes[_field(sign, "gm")], p.gain, active=sel)
-            gm.retreat(sel & np.array(["CADC range" in r for r in p.reasons]))
+            far[sign] = not nanmedian(np.abs(p.tau_syn / state.target_of(f"tau_syn_{sign}") - 1)[sel]) <= 0.3
+        if self.phase == "tau" and not any(far.values()):
+            self.start_dac(state, searches)
+        elif self.phase == "dac":
+            self.dac.update(codes["syn_i_bias_dac"], state, psp)
+            if self.dac.converged or self.dac.measurements >= state.options.dac_iterations:
+                self.phase = "gain"
+                state.config.syn_i_bias_dac = np.where(self.dac.active, self.dac.codes, state.config.syn_i_bias_dac)
+                if np.array_equal(state.config.syn_i_bias_dac, codes["syn_i_bias_dac"]):
+                    self.update_gains(state, searches, codes, psp, far)  # measured at the final DACs: use it
+        elif self.phase == "gain":
+            self.update_gains(state, searches, codes, psp, far)
         log.info(
             "calibration.synapse.iteration",
             iteration=iteration,
+            phase=self.phase,
             **{
                 f"{k}_{sign}": residual_summary(
                     getattr(psp[sign], k), state.target_of(_parameter(sign, kind)), relative=True
@@ -127,6 +157,27 @@ class SynapseStep(Step):
                 for k, kind in (("tau_syn", "tau"), ("gain", "gm"))
             },
         )
+
+    def start_dac(self, state, searches) -> None:
+        """Enter the DAC phase (or, without DAC runs, the gain phase): every gm cell at the reference."""
+        if state.options.dac_iterations <= 0:
+            self.phase = "gain"
+            return
+        self.phase = "dac"
+        self.dac = DacSearch(state)
+        for sign in SIGNS:
+            searches[_field(sign, "gm")] = self.gain_search(state, sign, state.options.gm_reference)
+
+    @staticmethod
+    def update_gains(state, searches, codes, psp, far) -> None:
+        """Per-neuron gm updates of the signs whose synaptic time constant is near its target."""
+        sel = state.selected
+        for sign in SIGNS:
+            if far[sign]:
+                continue  # gains measured with a synaptic time constant far off are poor; wait
+            p, field = psp[sign], _field(sign, "gm")
+            searches[field].update(codes[field], p.gain, active=sel)
+            searches[field].retreat(sel & np.array(["CADC range" in r for r in p.reasons]), codes[field])
 
     def postlude(self, state, searches, psp):
         for field, s in searches.items():
