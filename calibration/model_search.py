@@ -94,6 +94,8 @@ class ModelSearch:
         self.xs: list[np.ndarray] = []
         self.ys: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
+        self.errors: list[np.ndarray] = []  # standard errors of the values (0: not given)
+        self.y_errors: list[np.ndarray] = []  # the same in transformed units
         self.bracket_lo = np.full(self.n, self.low - 1, np.int64)  # code known to give y < target (if increasing)
         self.bracket_hi = np.full(self.n, self.high + 1, np.int64)
         self.converged = np.zeros(self.n, bool)
@@ -103,12 +105,14 @@ class ModelSearch:
         self.fitted = np.zeros(self.n, bool)  # slope estimated from the data (not a guess)
 
     # --- one update -------------------------------------------------------------------------
-    def update(self, codes, values, active=None) -> np.ndarray:
+    def update(self, codes, values, active=None, errors=None) -> np.ndarray:
         """Record ``values`` measured at ``codes`` and propose the next ``self.codes``.
-        ``active`` (bool (n,)): only these neurons move."""
+        ``active`` (bool (n,)): only these neurons move. ``errors`` (n,): standard errors of
+        ``values``; a point then weighs in the line fit by its precision, and lies clearly on
+        one side of the target only beyond the bracket margin plus twice its error."""
         codes = np.asarray(codes, np.int64)
         values = np.asarray(values, np.float64)
-        y = self._record(codes, values)
+        y = self._record(codes, values, errors)
         anchor_x, anchor_y = self._estimate_slope(codes, y)
         self._update_bracket()
         proposal = self._predict(codes, anchor_x, anchor_y)
@@ -122,15 +126,19 @@ class ModelSearch:
             raise TypeError("ModelSearch.retreat: this search has no retreat rule")
         self.codes = np.where(mask, self.retreat_rule(np.asarray(codes, np.int64)), self.codes)
 
-    def _record(self, codes, values) -> np.ndarray:
+    def _record(self, codes, values, errors) -> np.ndarray:
         """Append the measurement to the history; update the best point and ``converged``.
         Returns the values in transformed units (``nan`` where not finite)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.asarray(self.transform(values), np.float64)
+            errors = np.zeros(self.n) if errors is None else np.nan_to_num(np.asarray(errors, np.float64), nan=0.0)
+            y_err = np.abs(np.asarray(self.transform(values + errors), np.float64) - y)
         y = np.where(np.isfinite(y), y, np.nan)
         self.xs.append(codes.copy())
         self.ys.append(y)
         self.values.append(values)
+        self.errors.append(errors)
+        self.y_errors.append(np.where(np.isfinite(y_err), y_err, 0.0))
         err = np.abs(values - self.target_value)
         better = np.isfinite(err) & ~(np.abs(self.best_values - self.target_value) <= err)
         self.best_codes = np.where(better, codes, self.best_codes)
@@ -159,6 +167,11 @@ class ModelSearch:
         with np.errstate(invalid="ignore", over="ignore"):
             w = 1.0 / (1.0 + ((Y - self.target) / scale) ** 2)
         w = np.where(np.isfinite(Y), w, 0.0)
+        E = np.array(self.y_errors[-k:])
+        if np.any(E > 0):  # inverse-variance weights relative to each neuron's most precise point
+            with np.errstate(invalid="ignore", divide="ignore"):
+                best = np.where(E > 0, E, np.inf).min(0)
+                w = w * np.where(E > 0, (best / E) ** 2, 1.0)
         _, slope = fit_lines(X, Y, w)
         sw = w.sum(0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -181,15 +194,19 @@ class ModelSearch:
         return np.where(np.isfinite(xm), xm, codes), np.where(np.isfinite(ym), ym, y)
 
     def _update_bracket(self) -> None:
-        """The bracket from every measurement so far that lies clearly on one side of the
-        target (needs the slope's sign); an inverted bracket (noise, wrong sign) is forgotten."""
+        """The bracket from the recent measurements (the last ``history``) that lie clearly on
+        one side of the target (needs the slope's sign); an inverted bracket (noise, wrong sign)
+        is forgotten. A single early outlier thus cannot hold the search away from the answer."""
         increasing = self.slope > 0
         sign_known = np.isfinite(self.slope)
         lo = np.full(self.n, self.low - 1, np.int64)
         hi = np.full(self.n, self.high + 1, np.int64)
-        for xk, yk, vk in zip(self.xs, self.ys, self.values, strict=True):
+        recent = slice(-self.history, None)
+        points = zip(self.xs[recent], self.ys[recent], self.values[recent], self.errors[recent], strict=True)
+        for xk, yk, vk, ek in points:
             with np.errstate(invalid="ignore"):
-                clear = sign_known & np.isfinite(yk) & (np.abs(vk - self.target_value) > self.bracket_margin)
+                margin = self.bracket_margin + 2 * ek
+                clear = sign_known & np.isfinite(yk) & (np.abs(vk - self.target_value) > margin)
                 below = yk < self.target
             needs_up = clear & np.where(increasing, below, ~below)
             needs_down = clear & ~np.where(increasing, below, ~below)

@@ -22,7 +22,7 @@ class CalibrationOptions:
     measurement_refractory_s: float = 4e-6
     drive_margin: float = 50.0  # drive level above the threshold target, LSB
     psp_trials: int = 3
-    final_psp_trials: int = 6
+    final_psp_trials: int = 12
     psp_bursts: int = 4
     psp_interval_s: float = 60e-6
     psp_drivers: int = 8

@@ -2,7 +2,7 @@
 
 Order (each step: *configure* the working configuration, *measure* all neurons at once,
 *search* the CapMem codes; see :mod:`calibration.steps` and docs/calibration.md):
-``leak`` -> ``drive`` -> ``membrane`` -> ``refractory`` -> ``synapse`` -> ``final``.
+``leak`` -> ``offsets`` -> ``drive`` -> ``membrane`` -> ``refractory`` -> ``synapse`` -> ``final``.
 """
 
 from __future__ import annotations
@@ -67,23 +67,28 @@ def selection(neurons) -> np.ndarray:
     return sel
 
 
-def run_steps(state: WorkingState, progress: bool) -> None:
-    """Every step in order, with one log event and one progress update per step."""
+def run_steps(state: WorkingState, progress: bool) -> dict:
+    """Every step in order, with one log event and one progress update per step; returns
+    step name -> {"runs", "wall_s"}."""
     bar = Progress(len(STEPS), "calibrate", enabled=progress, every=1 / len(STEPS), unit="step", leave=True)
+    per_step = {}
     try:
         for step_class in STEPS:
             step = step_class()
             t0, runs0 = time.perf_counter(), state.session.runs
             run_step(step, state)
             figures = {"runs": state.session.runs - runs0, "wall_s": round(time.perf_counter() - t0, 2)}
+            per_step[step.name] = figures
             log.info("calibration.step", step=step.name, **figures)
             bar.update(1, step=step.name, **figures)
     finally:
         bar.close()
+    return per_step
 
 
-def build_result(state: WorkingState, wall_s: float) -> CalibrationResult:
-    """Judge the final measurements and assemble the ``CalibrationResult``."""
+def build_result(state: WorkingState, wall_s: float, per_step: dict) -> CalibrationResult:
+    """Judge the final measurements and assemble the ``CalibrationResult`` (``per_step``: the
+    runs and wall time of each step, kept in ``figures["steps"]``)."""
     success = judge(state)
     before = {k: np.asarray(v, np.float64) for k, v in state.before.items()}
     for name in POTENTIALS:  # readings at the start codes -> offset-free (where the offset is known)
@@ -101,7 +106,7 @@ def build_result(state: WorkingState, wall_s: float) -> CalibrationResult:
         software_version=hil.__version__,
         timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         wall_time_s=wall_s,
-        figures=state.session.figures(),
+        figures={**state.session.figures(), "steps": per_step},
         aux=state.aux(),
         neurons=np.flatnonzero(state.selected),
         adc=state.adc if state.adc is not None else unknown_adc_scale(),
@@ -145,8 +150,8 @@ def calibrate(
             return attrs.evolve(hit, from_cache=True)
     start = time.perf_counter()
     state = WorkingState(session, target, options, sel, base.copy())
-    run_steps(state, progress)
-    result = build_result(state, time.perf_counter() - start)
+    per_step = run_steps(state, progress)
+    result = build_result(state, time.perf_counter() - start, per_step)
     n_ok = int(result.success_mask.sum())
     figures = result.figures
     log.info(

@@ -52,7 +52,12 @@ def _value(name):
     low, high = RANGES[name]
 
     def convert(value):
-        arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value.astype(np.float64)
+        try:
+            arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"CalibrationTarget.{name} = {value!r} is not a number; allowed: {low:g}..{high:g} {UNITS[name]}"
+            ) from None
         if arr.ndim == 0:
             v = float(arr)
             if not np.isfinite(v) or not low <= v <= high:

@@ -65,9 +65,9 @@ class MembraneStep(Step):
         if not tau_far:
             if "v_reset" not in state.before:
                 state.before["v_reset"], state.before["v_threshold"] = sp.v_reset.copy(), sp.v_threshold.copy()
-            searches["v_reset"].update(codes["v_reset"], sp.v_reset, active=sel)
+            searches["v_reset"].update(codes["v_reset"], sp.v_reset, active=sel, errors=sp.v_reset_err)
             searches["v_threshold"].update(codes["v_threshold"], sp.v_threshold, active=sel)
-        searches["i_bias_leak"].update(codes["i_bias_leak"], sp.tau_mem, active=sel)
+        searches["i_bias_leak"].update(codes["i_bias_leak"], sp.tau_mem, active=sel, errors=sp.tau_mem_err)
         searches["v_threshold"].retreat(sel & (sp.n_spikes == 0), codes["v_threshold"])
         if (
             iteration >= 1

@@ -132,7 +132,9 @@ class SynapseStep(Step):
         far = {}
         for sign in SIGNS:
             p = psp[sign]
-            searches[_field(sign, "tau")].update(codes[_field(sign, "tau")], p.tau_syn, active=sel)
+            searches[_field(sign, "tau")].update(
+                codes[_field(sign, "tau")], p.tau_syn, active=sel, errors=p.tau_syn_err
+            )
             far[sign] = not nanmedian(np.abs(p.tau_syn / state.target_of(f"tau_syn_{sign}") - 1)[sel]) <= 0.3
         if self.phase == "tau" and not any(far.values()):
             self.start_dac(state, searches)
@@ -176,7 +178,7 @@ class SynapseStep(Step):
             if far[sign]:
                 continue  # gains measured with a synaptic time constant far off are poor; wait
             p, field = psp[sign], _field(sign, "gm")
-            searches[field].update(codes[field], p.gain, active=sel)
+            searches[field].update(codes[field], p.gain, active=sel, errors=p.gain_err)
             searches[field].retreat(sel & np.array(["CADC range" in r for r in p.reasons]), codes[field])
 
     def postlude(self, state, searches, psp):
