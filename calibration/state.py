@@ -12,7 +12,7 @@ import numpy as np
 from hil import chip
 from hil.config import ChipConfig
 
-from .measure import AdcScale, MeasurementSettings, SpikingResult
+from .measure import AdcScale, Drive, MeasurementSettings, SpikingResult
 from .options import CalibrationOptions
 from .session import Session
 from .target import CalibrationTarget
@@ -96,6 +96,10 @@ class WorkingState:
         r = self.reasons.setdefault(param, np.full(N, "", dtype=object))
         for i in np.flatnonzero(reasons != ""):
             r[i] = reasons[i]
+
+    def drive(self) -> Drive:
+        """How the firing runs of the calibration are driven (after the drive step)."""
+        return Drive(self.drive_codes, self.rest_at_zero_offset, self.leak_step)
 
     def settings(self) -> MeasurementSettings:
         """What a re-measurement of the calibrated configuration needs."""

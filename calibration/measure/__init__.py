@@ -17,6 +17,7 @@ See docs/calibration.md.
 
 from .offsets import AdcScale, PairedLevel, estimate_offsets, madc_gain, measure_paired
 from .parameters import (
+    Drive,
     MeasurementSettings,
     ParameterValues,
     measure_membrane,
@@ -40,6 +41,7 @@ from .spiking import SpikingResult, measure_spiking
 
 __all__ = [
     "AdcScale",
+    "Drive",
     "PairedLevel",
     "estimate_offsets",
     "madc_gain",

@@ -47,6 +47,17 @@ class MeasurementSettings:
 
 
 @attrs.frozen(eq=False)
+class Drive:
+    """How firing runs are driven: ``codes`` (512,) their ``i_mem_offset``; ``rest`` (512,)
+    the resting potential without offset (LSB, as read) and ``leak_step`` (512,) codes, for
+    drive levels above a neuron's highest threshold (see :func:`~calibration.measure.measure_drive`)."""
+
+    codes: np.ndarray
+    rest: np.ndarray | None = None
+    leak_step: np.ndarray | None = None
+
+
+@attrs.frozen(eq=False)
 class ParameterValues:
     """parameter name -> (512,) ``values``, standard ``errors`` and ``reasons`` ("" if fine)."""
 
@@ -59,32 +70,14 @@ class ParameterValues:
 
 
 def measure_refractory(
-    session,
-    config: ChipConfig,
-    drive_codes,
-    target: CalibrationTarget,
-    options: CalibrationOptions,
-    what: str,
-    *,
-    rest=None,
-    leak_step=None,
+    session, config: ChipConfig, drive: Drive, target: CalibrationTarget, options: CalibrationOptions, what: str
 ) -> SpikingResult:
-    """Firing run at ``config``'s refractory settings (long refractory: few, widely spaced
-    spikes). ``rest``, ``leak_step``: see :func:`~calibration.measure.measure_drive`."""
-    cfg = spiking_config(config, drive_codes)
+    """Firing run at ``config``'s refractory settings (long refractory: few, widely spaced spikes)."""
     ref = float(np.nanmax(target.per_neuron("refractory")))
     duration = max(3.3 * (ref + 2.5 * float(np.nanmax(target.per_neuron("tau_mem")))), 60e-6)
-    drive = measure_drive(
-        session,
-        cfg,
-        n_trials=2,
-        duration_s=options.rest_duration_s,
-        what=what + ".drive",
-        rest=rest,
-        leak_step=leak_step,
-    )
-    return measure_spiking(
-        session, cfg, drive.mean, n_trials=options.spiking_trials, duration_s=duration, min_intervals=2, what=what
+    cfg = spiking_config(config, drive.codes)
+    return _firing(
+        session, cfg, drive, options, what, n_trials=options.spiking_trials, duration_s=duration, min_intervals=2
     )
 
 
@@ -115,31 +108,25 @@ def measure_synapses(
 
 
 def measure_membrane(
-    session,
-    config: ChipConfig,
-    drive_codes,
-    options: CalibrationOptions,
-    *,
-    n_trials: int,
-    what: str,
-    rest=None,
-    leak_step=None,
+    session, config: ChipConfig, drive: Drive, options: CalibrationOptions, *, n_trials: int, what: str
 ) -> SpikingResult:
-    """Drive level and one firing run with the short measurement refractory time.
-    ``rest``, ``leak_step``: see :func:`~calibration.measure.measure_drive`."""
-    cfg = spiking_measurement_config(config, drive_codes, options.measurement_refractory_s)
-    drive = measure_drive(
+    """Drive level and one firing run with the short measurement refractory time."""
+    cfg = spiking_measurement_config(config, drive.codes, options.measurement_refractory_s)
+    return _firing(session, cfg, drive, options, what, n_trials=n_trials, duration_s=options.spiking_duration_s)
+
+
+def _firing(session, cfg: ChipConfig, drive: Drive, options: CalibrationOptions, what: str, **spiking) -> SpikingResult:
+    """The drive level of firing configuration ``cfg``, then the firing run itself."""
+    level = measure_drive(
         session,
         cfg,
         n_trials=2,
         duration_s=options.rest_duration_s,
         what=what + ".drive",
-        rest=rest,
-        leak_step=leak_step,
+        rest=drive.rest,
+        leak_step=drive.leak_step,
     )
-    return measure_spiking(
-        session, cfg, drive.mean, n_trials=n_trials, duration_s=options.spiking_duration_s, what=what
-    )
+    return measure_spiking(session, cfg, level.mean, what=what, **spiking)
 
 
 def measure_parameters(
@@ -173,31 +160,21 @@ def measure_parameters(
         what="final.rest",
     )
     out.add("v_leak", r.mean, r.sem, r.reasons)
+    drive = Drive(settings.drive_codes, r.mean, settings.leak_step)
     if membrane:
         sp = measure_membrane(
             session,
             config,
-            settings.drive_codes,
+            drive,
             options,
             n_trials=spiking_trials or options.final_spiking_trials,
             what="final.membrane",
-            rest=r.mean,
-            leak_step=settings.leak_step,
         )
         out.add("v_reset", sp.v_reset, sp.v_reset_err, sp.reasons)
         out.add("v_threshold", sp.v_threshold, np.full(sp.v_threshold.shape, np.nan), sp.reasons)
         out.add("tau_mem", sp.tau_mem, sp.tau_mem_err, sp.reasons)
     if refractory:
-        sp = measure_refractory(
-            session,
-            config,
-            settings.drive_codes,
-            target,
-            options,
-            "final.refractory",
-            rest=r.mean,
-            leak_step=settings.leak_step,
-        )
+        sp = measure_refractory(session, config, drive, target, options, "final.refractory")
         out.add("refractory", sp.refractory, sp.refractory_err, sp.reasons)
     if synapse:
         setup = SynapseSetup(n_drivers=options.psp_drivers, weight=int(settings.psp_weight))

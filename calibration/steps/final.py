@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..loop import Step
-from ..measure import measure_parameters, measure_rest, rest_config
+from ..measure import measure_parameters
 from ..search import ProportionalCorrection
+from .leak import RestStep
 
 
-class FinalStep(Step):
+class FinalStep(RestStep):
     name = "final"
 
     def iterations(self, state):
@@ -21,19 +21,6 @@ class FinalStep(Step):
         state.set_codes("i_mem_offset", 0)
         leak = ProportionalCorrection(state.reading_target("v_leak"), state.config.v_leak, state.leak_slope, 0.5)
         return {"v_leak": leak}
-
-    def configure(self, state, codes):
-        _, applied = super().configure(state, codes)
-        return rest_config(state.config), applied
-
-    def measure(self, state, config, iteration):
-        opt = state.options
-        return measure_rest(
-            state.session, config, n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="final.leak"
-        )
-
-    def values(self, observation):
-        return {"v_leak": observation.mean}
 
     def postlude(self, state, searches, observation):
         state.set_codes("v_leak", searches["v_leak"].codes)

@@ -14,7 +14,24 @@ from ..model_search import ModelSearch
 from ..state import N
 
 
-class LeakStep(Step):
+class RestStep(Step):
+    """A step that searches ``v_leak`` from resting potentials (no input, threshold out of reach)."""
+
+    def configure(self, state, codes):
+        _, applied = super().configure(state, codes)
+        return rest_config(state.config), applied
+
+    def measure(self, state, config, iteration):
+        opt = state.options
+        return measure_rest(
+            state.session, config, n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what=self.name
+        )
+
+    def values(self, observation):
+        return {"v_leak": observation.mean}
+
+
+class LeakStep(RestStep):
     name = "leak"
     min_iterations = 1
 
@@ -27,19 +44,11 @@ class LeakStep(Step):
         )
         return {"v_leak": search}
 
-    def configure(self, state, codes):
-        _, applied = super().configure(state, codes)
-        return rest_config(state.config), applied
-
     def measure(self, state, config, iteration):
-        opt = state.options
-        r = measure_rest(state.session, config, n_trials=opt.rest_trials, duration_s=opt.rest_duration_s, what="leak")
+        r = super().measure(state, config, iteration)
         if iteration == 0:
             state.before["v_leak"] = r.mean.copy()
         return r
-
-    def values(self, observation):
-        return {"v_leak": observation.mean}
 
     def postlude(self, state, searches, observation):
         search = searches["v_leak"]

@@ -44,16 +44,8 @@ class MembraneStep(Step):
         }
 
     def measure(self, state, config, iteration):
-        sp = measure_membrane(
-            state.session,
-            config,
-            state.drive_codes,
-            state.options,
-            n_trials=state.options.spiking_trials,
-            what="membrane",
-            rest=state.rest_at_zero_offset,
-            leak_step=state.leak_step,
-        )
+        opt = state.options
+        sp = measure_membrane(state.session, config, state.drive(), opt, n_trials=opt.spiking_trials, what="membrane")
         if iteration == 0:
             state.before["tau_mem"] = sp.tau_mem.copy()
         return sp

@@ -52,16 +52,7 @@ class RefractoryStep(Step):
         return {"refractory_counter": correction}
 
     def measure(self, state, config, iteration):
-        sp = measure_refractory(
-            state.session,
-            config,
-            state.drive_codes,
-            state.target,
-            state.options,
-            "refractory",
-            rest=state.rest_at_zero_offset,
-            leak_step=state.leak_step,
-        )
+        sp = measure_refractory(state.session, config, state.drive(), state.target, state.options, "refractory")
         state.before["refractory"] = sp.refractory.copy()
         return sp
 
