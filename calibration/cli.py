@@ -135,16 +135,6 @@ def make_target(args) -> CalibrationTarget:
     return CalibrationTarget.from_dict(values)
 
 
-def provenance_line(result) -> str:
-    """One line: calibrated now or from the cache, with the chip and calibration ids."""
-    if result.from_cache:
-        return f"chip {result.chip_id}: calibration {result.id} from the cache (no device runs)"
-    return (
-        f"chip {result.chip_id}: calibrated now, calibration {result.id} "
-        f"({result.device_runs} device runs, {result.wall_time_s:.1f} s)"
-    )
-
-
 def _spread_cell(d, scale: float, relative: bool) -> str:
     """Mean and spread (relative in %, or absolute) of one ``result.spread`` entry."""
     if not d or d.get("n", 0) == 0:
@@ -230,7 +220,7 @@ def _main(argv) -> int:
     if args.devices:
         return calibrate_devices(args, target)
     result = calibrate_one(args.device, target, args)
-    print(provenance_line(result))
+    print(result.source_line())
     print(spread_table(result))
     if args.out is not None:
         path = result.save(args.out)

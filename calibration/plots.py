@@ -3,8 +3,9 @@
 - :func:`parameter_figure`: one parameter, two panels with their own bins: the spread at the
   uniform start codes and the calibrated spread, each annotated (chip, calibration id,
   mean +- std, target, flagged neurons).
-- :func:`overview_figure`: every parameter before and after on one shared axis, as the
-  deviation from the target (in % of the target; potentials in % of the threshold distance).
+- :func:`overview_figure`: every parameter before and after on one shared axis: the spread
+  uniform codes leave (around its median) and the calibrated spread (around the target), in %
+  (potentials in % of the threshold distance, the model's unit).
 - :func:`write_figures`: all of them as PNG files into a directory.
 """
 
@@ -91,18 +92,22 @@ def parameter_figure(result, p: str):
 
 
 def deviations(result, which: str) -> dict:
-    """Parameter -> deviation from the target in % (potentials: % of the threshold distance)
-    of the calibrated neurons (``"measured"``) or of all neurons at the start codes (``"before"``)."""
-    src = result.measured if which == "measured" else result.before
-    mask = result.success_mask if which == "measured" else np.ones(result.success_mask.size, bool)
+    """Parameter -> deviation in % (potentials: in % of the threshold distance): of the
+    calibrated neurons from the target (``"measured"``), or of all neurons at the uniform start
+    codes from their median (``"before"``: the spread uniform codes leave, centred as if the
+    one common code had been chosen for the target)."""
+    after = which == "measured"
+    src = result.measured if after else result.before
+    mask = result.success_mask if after else np.ones(result.success_mask.size, bool)
     distance = result.target.per_neuron("v_threshold") - result.target.per_neuron("v_leak")
     out = {}
     for p in PARAMETERS:
         if p not in src:
             continue
-        t = result.target.per_neuron(p)
+        x = np.asarray(src[p], np.float64)
+        ref = result.target.per_neuron(p) if after else np.full(x.shape, np.nanmedian(x))
         with np.errstate(invalid="ignore", divide="ignore"):
-            dev = (src[p] - t) / (distance if UNITS[p] == "LSB" else t)
+            dev = (x - ref) / distance if UNITS[p] == "LSB" else x / ref - 1
         out[p] = _finite(100 * dev[mask])
     return out
 
@@ -137,10 +142,17 @@ def overview_figure(result):
     ticks = [t for t in (-100, -30, -10, -3, -1, 0, 1, 3, 10, 30, 100) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_yticks(range(len(params)), [LABELS[p] for p in reversed(params)], fontsize=8)
-    ax.set_xlabel("deviation from target [%]  (potentials: % of the threshold distance; log scale beyond 1 %)")
+    ax.set_xlabel("deviation [%]  (potentials: % of the threshold distance; log scale beyond 1 %)")
     handles = [plt.Rectangle((0, 0), 1, 1, fc=c, alpha=0.7) for c in ("0.6", "tab:blue")]
     fig.legend(
-        handles, ["before (uniform start codes, all neurons)", "after (calibrated neurons)"], loc="lower center", ncol=2
+        handles,
+        [
+            "before: uniform start codes, all neurons, around their median",
+            "after: calibrated neurons, around the target",
+        ],
+        loc="lower center",
+        ncol=1,
+        fontsize=8,
     )
     ax.set_title(
         f"Calibration {result.id} of chip {result.chip_id}\n"
@@ -148,7 +160,7 @@ def overview_figure(result):
         "whiskers: 1st-99th percentile",
         fontsize=9,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -116,6 +116,15 @@ class CalibrationResult:
     def bytes_used(self) -> int:
         return int(self.figures.get("bytes_sent", 0)) + int(self.figures.get("bytes_received", 0))
 
+    def source_line(self) -> str:
+        """One line for people: calibrated now or taken from the cache, with the chip and calibration ids."""
+        if self.from_cache:
+            return f"chip {self.chip_id}: calibration {self.id} from the cache (no device runs)"
+        return (
+            f"chip {self.chip_id}: calibrated now, calibration {self.id} "
+            f"({self.device_runs} device runs, {self.wall_time_s:.1f} s)"
+        )
+
     def residuals(self) -> dict:
         """parameter -> (512,) measured minus target."""
         return {p: self.measured[p] - self.target.per_neuron(p) for p in PARAMETERS if p in self.measured}

@@ -129,6 +129,19 @@ def _firing(session, cfg: ChipConfig, drive: Drive, options: CalibrationOptions,
     return measure_spiking(session, cfg, level.mean, what=what, **spiking)
 
 
+def _add_synapses(out, session, config, settings, target, options, tau_mem, psp_trials) -> None:
+    """The PSP run of :func:`measure_parameters`: time constants and gains of both signs."""
+    setup = SynapseSetup(n_drivers=options.psp_drivers, weight=int(settings.psp_weight))
+    tau = out.values.get("tau_mem", tau_mem)
+    guess = {sign: target.per_neuron(f"tau_syn_{sign}") for sign in ("exc", "inh")}
+    psp = measure_synapses(
+        session, config, setup, tau, settings.input_latency_s, options, "final.synapse", guess, psp_trials
+    )
+    for sign, p in psp.items():
+        out.add(f"tau_syn_{sign}", p.tau_syn, p.tau_syn_err, p.reasons)
+        out.add(f"weight_gain_{sign}", p.gain, p.gain_err, p.reasons)
+
+
 def measure_parameters(
     session,
     config: ChipConfig,
@@ -177,15 +190,7 @@ def measure_parameters(
         sp = measure_refractory(session, config, drive, target, options, "final.refractory")
         out.add("refractory", sp.refractory, sp.refractory_err, sp.reasons)
     if synapse:
-        setup = SynapseSetup(n_drivers=options.psp_drivers, weight=int(settings.psp_weight))
-        tau = out.values.get("tau_mem", tau_mem)
-        guess = {sign: target.per_neuron(f"tau_syn_{sign}") for sign in ("exc", "inh")}
-        psp = measure_synapses(
-            session, config, setup, tau, settings.input_latency_s, options, "final.synapse", guess, psp_trials
-        )
-        for sign, p in psp.items():
-            out.add(f"tau_syn_{sign}", p.tau_syn, p.tau_syn_err, p.reasons)
-            out.add(f"weight_gain_{sign}", p.gain, p.gain_err, p.reasons)
+        _add_synapses(out, session, config, settings, target, options, tau_mem, psp_trials)
     if cadc_offset is not None:
         for name in POTENTIALS:
             if name in out.values:

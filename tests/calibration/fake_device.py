@@ -24,7 +24,7 @@ class FakeChip(hil.DeviceBase):
         self, seed=0, *, mismatch=1.0, noise=True, dt=0.1e-6, cadc_offsets=True, silent=False, dead=(), latency=40e-9
     ):
         rng = np.random.default_rng(seed)
-        m = lambda s: 1.0 + mismatch * s * rng.standard_normal(N)  # noqa: E731
+        m = lambda s: 1.0 + mismatch * s * rng.standard_normal(N)
         self.rng = np.random.default_rng(seed + 1000)
         self.dt = dt
         self.noise = noise
@@ -50,7 +50,7 @@ class FakeChip(hil.DeviceBase):
     # --- truth --------------------------------------------------------------------------
     def truth(self, cfg=None):
         c = self.config if cfg is None else cfg
-        f = lambda name: c.arrays()[name].astype(np.float64)  # noqa: E731
+        f = lambda name: c.arrays()[name].astype(np.float64)
         q = chip.quadrant_of(np.arange(N))
         dac = c.syn_i_bias_dac.astype(np.float64)[q]
         return {

@@ -42,6 +42,8 @@ def test_cache_hit_is_reported(mock_calibration):
     device, result = mock_calibration
     again = calibrate(device, progress=False, cache=True)
     assert again.from_cache and not result.from_cache and again.id == result.id
+    assert again.source_line() == f"chip {result.chip_id}: calibration {result.id} from the cache (no device runs)"
+    assert result.source_line().startswith(f"chip {result.chip_id}: calibrated now, calibration {result.id} (")
 
 
 def test_resting_cadc_samples_map_to_zero(mock_calibration):

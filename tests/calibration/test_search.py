@@ -55,7 +55,7 @@ def test_model_search_converges_with_noise(transform, through_origin):
         f = transfer(5)
         target, init = 100.0, np.full(N, 200)
     else:
-        f = lambda c: s * 100e-6 / (1 + np.asarray(c, float) / r) ** 2  # noqa: E731
+        f = lambda c: s * 100e-6 / (1 + np.asarray(c, float) / r) ** 2
         target, init = 6e-6, np.full(N, 400)
     search = ModelSearch(
         target,

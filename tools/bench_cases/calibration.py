@@ -48,8 +48,21 @@ def _calibrate_figures(bench, target_values: dict) -> dict:
 
 @case("calibration.fullchip")
 def fullchip(bench):
-    """The default target (leak 80, threshold 150 LSB, gain 1)."""
-    return _calibrate_figures(bench, {})
+    """The default target (leak 80, threshold 150 LSB, gain 1); and, in the same process, the
+    same calibration without the CADC offsets step (512 MADC runs), for their share of the time."""
+    import hil
+    from calibration import CalibrationOptions, calibrate
+
+    figures = _calibrate_figures(bench, {})
+
+    def without_offsets():
+        with hil.open("mock://?seed=11") as device:
+            calibrate(device, progress=False, cache=False, options=CalibrationOptions(cadc_offsets=False))
+
+    base = bench.time(without_offsets, label="without_offsets", warmup=0)
+    figures["wall_s_without_offsets_median"] = base
+    figures["with_over_without_offsets"] = figures["wall_s_median"] / base
+    return figures
 
 
 @case("calibration.wide")
