@@ -5,13 +5,20 @@
 ``CalibrationResult`` (codes, measured values, success flags, provenance) that can be
 saved, loaded, applied to a ``ChipConfig`` and turned into model parameters for training.
 ``verify(device, result)`` checks for drift. See docs/calibration.md.
+
+Modules: ``target`` (what to reach), ``options`` (knobs, tolerances), ``measure`` (the
+measurements), ``search``/``model_search`` (search algorithms), ``loop`` + ``steps`` (the
+routine's steps), ``routine`` (``calibrate``), ``result``, ``cache``, ``verify``.
 """
 
 from . import fit, measure, search
 from .cache import cache_dir
-from .result import RESULT_SCHEMA_VERSION, CalibrationResult, ModelParameters
-from .routines import CalibrationOptions, calibrate
-from .search import ModelSearch, SearchResult, binary_search, noisy_binary_search, predict_codes
+from .model_search import ModelSearch
+from .model_units import ModelParameters
+from .options import CalibrationOptions
+from .result import RESULT_SCHEMA_VERSION, CalibrationResult
+from .routine import calibrate
+from .search import SearchResult, binary_search, noisy_binary_search, predict_codes
 from .target import CalibrationTarget
 from .verify import DriftReport, verify
 

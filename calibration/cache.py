@@ -1,30 +1,28 @@
-"""Cache of calibration results, keyed by target, chip id, software version, base
-configuration, selected neurons and options.
+"""Storage of calibration results by key (the routine computes the key: ``routine.cache_key``).
 
 Directory: ``$BSS2_HIL_CACHE`` if set, else ``platformdirs.user_cache_dir("bss2-hil")``,
-subdirectory ``calibration/``. Entries are ``CalibrationResult`` files (JSON + .npz) written
-atomically; an unreadable entry is ignored (and logged), never trusted.
+subdirectory ``calibration/``. Entries are ``CalibrationResult`` files (JSON + .npz, mode 0644)
+written atomically. An unreadable entry is never trusted: it is moved aside as
+``<name>.corrupt-<UTC time>`` (both files), logged, and the lookup misses.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import datetime as _dt
 import os
 import pathlib
 
-import attrs
-import numpy as np
-
-import hil
 from hil.errors import CalibrationError
 from hil.logging import get_logger
+
+from .result import CalibrationResult
 
 log = get_logger(__name__)
 ENV_VAR = "BSS2_HIL_CACHE"
 
 
 def cache_dir() -> pathlib.Path:
+    """The directory holding the cached results."""
     root = os.environ.get(ENV_VAR)
     if root:
         return pathlib.Path(root).expanduser() / "calibration"
@@ -33,46 +31,38 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(platformdirs.user_cache_dir("bss2-hil")) / "calibration"
 
 
-def cache_key(target, chip_id: str, base, selected: np.ndarray, options) -> str:
-    from .routines import ALGORITHM_VERSION
-
-    opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.asdict(options).items()}
-    h = hashlib.sha256()
-    h.update(
-        json.dumps(
-            {
-                "target": target.key(),
-                "chip_id": chip_id,
-                "software": hil.__version__,
-                "algorithm": ALGORITHM_VERSION,
-                "base": base.content_hash(),
-                "neurons": hashlib.sha256(np.packbits(selected).tobytes()).hexdigest(),
-                "options": opts,
-            },
-            sort_keys=True,
-        ).encode()
-    )
-    return h.hexdigest()
-
-
 def path_for(key: str) -> pathlib.Path:
+    """The JSON file of the entry ``key`` (its arrays sit next to it as ``.npz``)."""
     return cache_dir() / f"{key[:32]}.json"
 
 
-def lookup(key: str):
-    from .result import CalibrationResult
-
+def lookup(key: str) -> CalibrationResult | None:
+    """The cached result for ``key``, or None (missing, or unreadable and moved aside)."""
     path = path_for(key)
     if not path.exists():
         return None
     try:
         return CalibrationResult.load(path)
     except CalibrationError as exc:
-        log.warning("calibration.cache_unreadable", path=str(path), error=str(exc))
+        moved = move_aside(path)
+        log.warning("calibration.cache_unreadable", path=str(path), moved_to=str(moved), error=str(exc))
         return None
 
 
-def store(key: str, result) -> pathlib.Path | None:
+def move_aside(path: pathlib.Path) -> pathlib.Path:
+    """Rename an entry's JSON and .npz to ``<name>.corrupt-<UTC time>``; returns the new JSON path."""
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    moved = path
+    for p in (path, path.with_suffix(".npz")):
+        if p.exists():
+            target = p.with_name(f"{p.name}.corrupt-{stamp}")
+            os.replace(p, target)
+            moved = target if p == path else moved
+    return moved
+
+
+def store(key: str, result: CalibrationResult) -> pathlib.Path | None:
+    """Write ``result`` as the entry ``key``; a failed write is logged, not raised (None)."""
     path = path_for(key)
     try:
         return result.save(path)

@@ -178,6 +178,67 @@ def levenberg_marquardt(model_fn, p, v, w, iters: int = 20, lower=None, upper=No
     return p, sse, cov
 
 
+def _charging_start(s, v, w, t0, t0_max, C, tau_lo, tau_hi):
+    """Start values of the charging fit: ``t0`` (the last time the curve sits at its floor,
+    when the data show it), the floor (5th percentile), the best ``log tau`` on a grid, and
+    the linear ``R`` and amplitude ``A`` there."""
+    n = s.shape[0]
+    wv = np.where(w > 0, v, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        floor = np.nanpercentile(wv, 5, axis=1)
+    at_floor = (w > 0) & (v <= floor[:, None] + 3.0)
+    t0_data = np.where(at_floor, s, -np.inf).max(1)
+    use = np.isfinite(t0_data) & (at_floor.sum(1) >= 5)
+    t0 = np.clip(np.where(use, t0_data, t0), 0, t0_max)
+    grid = np.linspace(np.log(tau_lo), np.log(tau_hi), 20)
+    best = np.full(n, np.inf)
+    log_tau = np.full(n, grid[len(grid) // 2])
+    for g in grid:
+        b = charging_basis(s, t0, np.full(n, np.exp(g)))
+        if C is not None:
+            E = 1.0 - b
+            y = v - C[:, None]
+            with np.errstate(all="ignore"):
+                a = (w * y * E).sum(1) / (w * E * E).sum(1)
+            sse = (w * (y - a[:, None] * E) ** 2).sum(1)
+        else:
+            sse = line_projection(b, v, w)[2]
+        better = np.isfinite(sse) & (sse < best)
+        best = np.where(better, sse, best)
+        log_tau = np.where(better, g, log_tau)
+    R, A, _ = line_projection(charging_basis(s, t0, np.exp(log_tau)), v, w)
+    return t0, floor, log_tau, R, A
+
+
+def _charging_lm(s, v, w, p0, t0_max, C, tau_lo, tau_hi):
+    """Levenberg-Marquardt from ``p0`` = (R, log tau, t0) with ``C`` given, or (R, C, log tau,
+    t0) with ``C`` None. Returns ``(R, C, tau, t0), (their errors), sse, number of parameters``."""
+    n = s.shape[0]
+    if C is not None:
+        lower = np.stack([np.full(n, -1e3), np.full(n, np.log(tau_lo)), np.zeros(n)], 1)
+        upper = np.stack([np.full(n, 1e4), np.full(n, np.log(tau_hi)), t0_max], 1)
+
+        def model_fn(p):
+            model, jac = _charging_model(s, p[:, 0], C, np.exp(p[:, 1]), p[:, 2])
+            return model, jac[..., [0, 2, 3]]
+
+    else:
+        lower = np.stack([np.full(n, -1e3), np.full(n, -1e3), np.full(n, np.log(tau_lo)), np.zeros(n)], 1)
+        upper = np.stack([np.full(n, 1e4), np.full(n, 1e5), np.full(n, np.log(tau_hi)), t0_max], 1)
+
+        def model_fn(p):
+            return _charging_model(s, p[:, 0], p[:, 1], np.exp(p[:, 2]), p[:, 3])
+
+    p, sse, cov = levenberg_marquardt(model_fn, p0, v, w, lower=lower, upper=upper)
+    err = np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2)))
+    if C is not None:
+        tau = np.exp(p[:, 1])
+        return (p[:, 0], C, tau, p[:, 2]), (err[:, 0], np.zeros(n), err[:, 1] * tau, err[:, 2]), sse, 3
+    tau = np.exp(p[:, 2])
+    return (p[:, 0], p[:, 1], tau, p[:, 3]), (err[:, 0], err[:, 1], err[:, 2] * tau, err[:, 3]), sse, 4
+
+
 def fit_charging(s, v, w, t0_guess, t0_max, C=None, tau_lo=0.2e-6, tau_hi=200e-6):
     """Fit ``v = R`` for ``s < t0`` and ``v = C - (C - R) exp(-(s - t0) / tau)`` after, per row.
 
@@ -191,76 +252,18 @@ def fit_charging(s, v, w, t0_guess, t0_max, C=None, tau_lo=0.2e-6, tau_hi=200e-6
     n = s.shape[0]
     t0_max = np.broadcast_to(np.asarray(t0_max, np.float64), (n,)).copy()
     t0 = np.clip(np.broadcast_to(np.asarray(t0_guess, np.float64), (n,)), 0, t0_max)
-    # data-driven start for t0: the last time the curve sits at its floor
-    wv = np.where(w > 0, v, np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        floor = np.nanpercentile(wv, 5, axis=1)
-    at_floor = (w > 0) & (v <= floor[:, None] + 3.0)
-    t0_data = np.where(at_floor, s, -np.inf).max(1)
-    use = np.isfinite(t0_data) & (at_floor.sum(1) >= 5)
-    t0 = np.clip(np.where(use, t0_data, t0), 0, t0_max)
-    fixed_c = C is not None
-    grid = np.linspace(np.log(tau_lo), np.log(tau_hi), 20)
-    best = np.full(n, np.inf)
-    log_tau = np.full(n, grid[len(grid) // 2])
-    for g in grid:
-        b = charging_basis(s, t0, np.full(n, np.exp(g)))
-        if fixed_c:
-            E = 1.0 - b
-            y = v - C[:, None]
-            with np.errstate(all="ignore"):
-                a = (w * y * E).sum(1) / (w * E * E).sum(1)
-            sse = (w * (y - a[:, None] * E) ** 2).sum(1)
-        else:
-            sse = line_projection(b, v, w)[2]
-        better = np.isfinite(sse) & (sse < best)
-        best = np.where(better, sse, best)
-        log_tau = np.where(better, g, log_tau)
-    b = charging_basis(s, t0, np.exp(log_tau))
-    R, A, _ = line_projection(b, v, w)
-    if fixed_c:
-        R = np.where(np.isfinite(floor), floor, R)
-        p0 = np.stack([R, log_tau, t0], axis=1)
-        lower = np.stack([np.full(n, -1e3), np.full(n, np.log(tau_lo)), np.zeros(n)], 1)
-        upper = np.stack([np.full(n, 1e4), np.full(n, np.log(tau_hi)), t0_max], 1)
-        Cf = np.asarray(C, np.float64)
-
-        def model_fn(p):
-            model, jac = _charging_model(s, p[:, 0], Cf, np.exp(p[:, 1]), p[:, 2])
-            return model, jac[..., [0, 2, 3]]
-
-        p, sse, cov = levenberg_marquardt(model_fn, p0, v, w, lower=lower, upper=upper)
-        err = np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2)))
-        R, Cout, tau, t0 = p[:, 0], Cf, np.exp(p[:, 1]), p[:, 2]
-        R_err, C_err, tau_err, t0_err = err[:, 0], np.zeros(n), err[:, 1] * tau, err[:, 2]
-        k = 3
+    C = None if C is None else np.asarray(C, np.float64)
+    t0, floor, log_tau, R, A = _charging_start(s, v, w, t0, t0_max, C, tau_lo, tau_hi)
+    if C is not None:
+        p0 = np.stack([np.where(np.isfinite(floor), floor, R), log_tau, t0], axis=1)
     else:
         p0 = np.stack([R, R + A, log_tau, t0], axis=1)
-        lower = np.stack([np.full(n, -1e3), np.full(n, -1e3), np.full(n, np.log(tau_lo)), np.zeros(n)], 1)
-        upper = np.stack([np.full(n, 1e4), np.full(n, 1e5), np.full(n, np.log(tau_hi)), t0_max], 1)
-
-        def model_fn(p):
-            return _charging_model(s, p[:, 0], p[:, 1], np.exp(p[:, 2]), p[:, 3])
-
-        p, sse, cov = levenberg_marquardt(model_fn, p0, v, w, lower=lower, upper=upper)
-        err = np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2)))
-        R, Cout, tau, t0 = p[:, 0], p[:, 1], np.exp(p[:, 2]), p[:, 3]
-        R_err, C_err, tau_err, t0_err = err[:, 0], err[:, 1], err[:, 2] * tau, err[:, 3]
-        k = 4
+    values, errors, sse, k = _charging_lm(s, v, w, p0, t0_max, C, tau_lo, tau_hi)
     n_obs = w.sum(1)
-    return {
-        "R": R,
-        "C": Cout,
-        "tau": tau,
-        "t0": t0,
-        "sigma": np.sqrt(sse / np.maximum(n_obs - k, 1)),
-        "R_err": R_err,
-        "C_err": C_err,
-        "tau_err": tau_err,
-        "t0_err": t0_err,
-        "n": n_obs,
-    }
+    out = dict(zip(("R", "C", "tau", "t0"), values, strict=True))
+    out.update(zip(("R_err", "C_err", "tau_err", "t0_err"), errors, strict=True))
+    out.update(sigma=np.sqrt(sse / np.maximum(n_obs - k, 1)), n=n_obs)
+    return out
 
 
 # --- post-synaptic potential --------------------------------------------------------------------
@@ -276,6 +279,27 @@ def psp_kernel(s, tau_m, tau_s):
     return np.where(s > 0, k, 0.0)
 
 
+def _start_grid(n, tau_lo, tau_hi, tau_guess):
+    """(k, n) start grid of ``log tau_s`` per row: 7 points within a factor e of the guess,
+    or 14 over the whole range."""
+    if tau_guess is not None and np.all(np.isfinite(tau_guess)):
+        centre = np.log(np.clip(tau_guess, tau_lo, tau_hi))
+        return centre[None, :] + np.linspace(-1.0, 1.0, 7)[:, None]
+    full = np.linspace(np.log(tau_lo), np.log(tau_hi), 14)
+    return np.repeat(full[:, None], n, axis=1)
+
+
+def _psp_errors(basis, ts, b, J, K, v, w, sse_v):
+    """(n, 3) standard errors of baseline, J and tau_s (numerical derivative in tau_s),
+    inflated for correlated residuals."""
+    h = 1e-4
+    dK = (basis(ts * (1 + h)) - basis(ts * (1 - h))) / (2 * h * ts[:, None])
+    jac = np.stack([np.ones_like(K), K, J[:, None] * dK], axis=-1)
+    cov = _covariance(jac, w, sse_v, 3)
+    inflation = ar1_inflation(v - b[:, None] - J[:, None] * K, w)
+    return np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2))) * inflation[:, None]
+
+
 def fit_psp(s_list, v, w, tau_m, tau_lo=0.1e-6, tau_hi=80e-6, tau_guess=None):
     """Fit ``v = b + J * sum_k psp_kernel(s_k, tau_m, tau_s)`` per row, ``tau_m`` given.
 
@@ -289,7 +313,7 @@ def fit_psp(s_list, v, w, tau_m, tau_lo=0.1e-6, tau_hi=80e-6, tau_guess=None):
     tm = tau_m[:, None]
     pos = [np.maximum(s, 0.0) for s in s_list]
     on = [s > 0 for s in s_list]
-    em = [np.where(o, np.exp(-p / tm), 0.0) for p, o in zip(pos, on)]  # fixed during the search
+    em = [np.where(o, np.exp(-p / tm), 0.0) for p, o in zip(pos, on, strict=True)]  # fixed during the search
     pre = projection_sums(v, w)
 
     def basis(ts):
@@ -297,19 +321,14 @@ def fit_psp(s_list, v, w, tau_m, tau_lo=0.1e-6, tau_hi=80e-6, tau_guess=None):
         t = np.where(np.abs(tm - t) < 1e-4 * tm, t * (1 + 2e-4), t)
         f = t / (tm - t)
         out = 0.0
-        for p, o, e in zip(pos, on, em):
+        for p, o, e in zip(pos, on, em, strict=True):
             out = out + np.where(o, e - np.exp(-p / t), 0.0)
         return f * out
 
     def sse(log_ts):
         return line_projection(basis(np.exp(log_ts)), v, w, pre)[2]
 
-    full = np.linspace(np.log(tau_lo), np.log(tau_hi), 14)
-    if tau_guess is not None and np.all(np.isfinite(tau_guess)):
-        centre = np.log(np.clip(tau_guess, tau_lo, tau_hi))
-        grids = centre[None, :] + np.linspace(-1.0, 1.0, 7)[:, None]
-    else:
-        grids = np.repeat(full[:, None], n, axis=1)
+    grids = _start_grid(n, tau_lo, tau_hi, tau_guess)
     sse_grid = np.stack([sse(g) for g in grids])
     sse_grid = np.where(np.isfinite(sse_grid), sse_grid, np.inf)
     k = np.argmin(sse_grid, 0)
@@ -326,13 +345,7 @@ def fit_psp(s_list, v, w, tau_m, tau_lo=0.1e-6, tau_hi=80e-6, tau_guess=None):
     ts = np.exp(log_ts)
     K = basis(ts)
     b, J, sse_v = line_projection(K, v, w, pre)
-    h = 1e-4
-    dK = (basis(ts * (1 + h)) - basis(ts * (1 - h))) / (2 * h * ts[:, None])
-    jac = np.stack([np.ones_like(K), K, J[:, None] * dK], axis=-1)
-    cov = _covariance(jac, w, sse_v, 3)
-    err = (
-        np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2))) * ar1_inflation(v - b[:, None] - J[:, None] * K, w)[:, None]
-    )
+    err = _psp_errors(basis, ts, b, J, K, v, w, sse_v)
     n_obs = w.sum(1)
     return {
         "baseline": b,

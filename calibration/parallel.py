@@ -17,7 +17,7 @@ import attrs
 
 import hil
 
-from .routines import calibrate
+from .routine import calibrate
 from .target import CalibrationTarget
 
 

@@ -52,7 +52,12 @@ def _value(name):
     low, high = RANGES[name]
 
     def convert(value):
-        arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value.astype(np.float64)
+        try:
+            arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"CalibrationTarget.{name} = {value!r} is not a number; allowed: {low:g}..{high:g} {UNITS[name]}"
+            ) from None
         if arr.ndim == 0:
             v = float(arr)
             if not np.isfinite(v) or not low <= v <= high:
@@ -62,7 +67,8 @@ def _value(name):
             return v
         if arr.shape != (chip.N_NEURONS,):
             raise ConfigError(
-                f"CalibrationTarget.{name}: shape {arr.shape}; expected a scalar or ({chip.N_NEURONS},) per-neuron array"
+                f"CalibrationTarget.{name}: shape {arr.shape}; "
+                f"expected a scalar or ({chip.N_NEURONS},) per-neuron array"
             )
         bad = ~np.isfinite(arr) | (arr < low) | (arr > high)
         if np.any(bad):
@@ -109,12 +115,14 @@ class CalibrationTarget:
         dist = np.asarray(self.v_threshold) - np.asarray(self.v_leak)
         if np.any(dist < 5.0):
             raise ConfigError(
-                f"CalibrationTarget: v_threshold - v_leak = {np.min(dist):g} LSB; allowed: >= 5 LSB (the neuron must rest below its threshold)"
+                f"CalibrationTarget: v_threshold - v_leak = {np.min(dist):g} LSB; allowed: >= 5 LSB "
+                "(the neuron must rest below its threshold)"
             )
         dist = np.asarray(self.v_threshold) - np.asarray(self.v_reset)
         if np.any(dist < 5.0):
             raise ConfigError(
-                f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB (reset below threshold)"
+                f"CalibrationTarget: v_threshold - v_reset = {np.min(dist):g} LSB; allowed: >= 5 LSB "
+                "(reset below threshold)"
             )
 
     def per_neuron(self, name: str) -> np.ndarray:

@@ -172,6 +172,16 @@ class ChipConfig:
         """The field arrays by name (live references)."""
         return dict(self._arrays)
 
+    def synapses_off(self) -> ChipConfig:
+        """Disconnect all synaptic input in place: every weight and label 0, every row disabled,
+        no crossbar node (neither host nor neuron events reach a synapse). Returns ``self``."""
+        a = self._arrays
+        for name in ("synapse_weights", "synapse_labels", "crossbar_mask", "crossbar_target"):
+            a[name][...] = 0
+        a["row_modes"][...] = chip.ROW_MODE_DISABLED
+        a["crossbar_enable"][...] = False
+        return self
+
     # --- validation and identity -----------------------------------------------------------
     def validate(self) -> ChipConfig:
         """Check every field's shape, dtype and range; raise ``ConfigError`` naming the first bad entry."""

@@ -183,12 +183,7 @@ class Placement:
         hw = self.hardware_weights(weights, scale)
         cfg = (base or ChipConfig()).copy()
         cfg.enable_spike_out = False
-        cfg.crossbar_enable = False
-        cfg.crossbar_mask = 0
-        cfg.crossbar_target = 0
-        cfg.synapse_weights = 0
-        cfg.synapse_labels = 0
-        cfg.row_modes = chip.ROW_MODE_DISABLED
+        cfg.synapses_off()
         for pop in self.network.populations:
             n = self.neurons[pop.name]
             cfg.enable_spike_out[n] = True

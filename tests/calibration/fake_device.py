@@ -24,7 +24,7 @@ class FakeChip(hil.DeviceBase):
         self, seed=0, *, mismatch=1.0, noise=True, dt=0.1e-6, cadc_offsets=True, silent=False, dead=(), latency=40e-9
     ):
         rng = np.random.default_rng(seed)
-        m = lambda s: 1.0 + mismatch * s * rng.standard_normal(N)  # noqa: E731
+        m = lambda s: 1.0 + mismatch * s * rng.standard_normal(N)
         self.rng = np.random.default_rng(seed + 1000)
         self.dt = dt
         self.noise = noise
@@ -50,7 +50,7 @@ class FakeChip(hil.DeviceBase):
     # --- truth --------------------------------------------------------------------------
     def truth(self, cfg=None):
         c = self.config if cfg is None else cfg
-        f = lambda name: c.arrays()[name].astype(np.float64)  # noqa: E731
+        f = lambda name: c.arrays()[name].astype(np.float64)
         q = chip.quadrant_of(np.arange(N))
         dac = c.syn_i_bias_dac.astype(np.float64)[q]
         return {
@@ -106,119 +106,137 @@ class FakeChip(hil.DeviceBase):
             out[lab] = (exc, inh)
         return out
 
-    def run(self, stimulus, recording=hil.Recording()):
+    def run(self, stimulus, recording=None):
+        recording = recording or hil.Recording()
         t_wall = time.perf_counter()
         self.runs += 1
         p = self.truth()
-        dt = self.dt
-        T = stimulus.n_trials
         dur = stimulus.durations.astype(np.float64) * chip.TICK_S
-        steps = int(np.ceil(dur.max() / dt))
-        tm, te, ti = p["tau_mem"], p["tau_syn_exc"], p["tau_syn_inh"]
-        te = np.where(np.abs(te - tm) < 1e-12, te * 1.0001, te)
-        ti = np.where(np.abs(ti - tm) < 1e-12, ti * 1.0001, ti)
-        Pm, Pe, Pi = np.exp(-dt / tm), np.exp(-dt / te), np.exp(-dt / ti)
-        ce, ci = te / (tm - te) * (Pe - Pm), ti / (tm - ti) * (Pi - Pm)
-        # u(dt) = u0 Pm + Ie0 ce' ... sign: V = J ts/(tm-ts)(e^-t/tm - e^-t/ts) -> coefficient (Pm - Ps) ts/(tm-ts)
-        ce, ci = -ce, -ci
-        v_inf = p["v_leak"] + p["i_offset"]
-        thr, vr, tref = p["v_threshold"], p["v_reset"], p["refractory"]
-        spiking = self.config.enable_spike_out & ~self.dead
-        V = np.broadcast_to(v_inf, (T, N)).copy()
-        Ie = np.zeros((T, N))
-        Ii = np.zeros((T, N))
-        ref_left = np.zeros((T, N))
-        # events -> steps
-        routes = self._routes(stimulus.events["label"]) if stimulus.n_events else {}
-        trial_of = stimulus.trial_index()
-        ev_time = stimulus.events["tick"].astype(np.float64) * chip.TICK_S + self.latency
-        ev_step = np.floor(ev_time / dt).astype(np.int64)
-        order = np.argsort(ev_step, kind="stable")
-        ev_ptr = 0
-        # CADC sample times
-        cadc = recording.cadc_period_s
-        if cadc is not None:
-            period = cadc
-            phase = self.rng.uniform(0, period, T)
-            n_s = int(np.floor((dur.min() - period) / period))
-            s_times = phase[:, None] + period * np.arange(n_s)[None, :]
-            s_step = np.floor(s_times / dt).astype(np.int64)
-            c_samples = np.zeros((T, n_s, N))
-            ptr = np.zeros(T, np.int64)
-        madc_trace = np.zeros((T, steps)) if recording.madc_neuron is not None else None
-        spikes_t, spikes_tr, spikes_n = [], [], []
-        sigma = 0.3 if self.noise else 0.0
-        for k in range(steps):
-            while ev_ptr < order.size and ev_step[order[ev_ptr]] <= k:
-                e = order[ev_ptr]
-                exc, inh = routes[int(stimulus.events["label"][e])]
-                tr = trial_of[e]
-                Ie[tr] += exc * p["weight_gain_exc"]
-                Ii[tr] += inh * p["weight_gain_inh"]
-                ev_ptr += 1
-            u = V - v_inf
-            u_new = u * Pm + Ie * ce - Ii * ci
-            if sigma:
-                u_new += sigma * np.sqrt(1 - Pm**2) * self.rng.standard_normal((T, N))
-            Vn = u_new + v_inf
-            Ie *= Pe
-            Ii *= Pi
-            inref = ref_left > 0
-            Vn = np.where(inref, vr, Vn)
-            ref_left = np.maximum(ref_left - dt, 0)
-            cross = (~inref) & (Vn >= thr) & spiking[None, :]
-            if np.any(cross) and not self.silent:
-                tr, nn = np.nonzero(cross)
-                frac = np.clip((thr[nn] - V[tr, nn]) / np.maximum(Vn[tr, nn] - V[tr, nn], 1e-9), 0, 1)
-                spikes_t.append((k + frac) * dt)
-                spikes_tr.append(tr)
-                spikes_n.append(nn)
-                Vn[tr, nn] = vr[nn]
-                ref_left[tr, nn] = tref[nn] - (1 - frac) * dt
-            elif np.any(cross):
-                Vn = np.where(cross, vr, Vn)
-                ref_left = np.where(cross, tref[None, :], ref_left)
-            V = Vn
-            if madc_trace is not None:
-                madc_trace[:, k] = V[:, recording.madc_neuron]
-            if cadc is not None:
-                for tr in np.flatnonzero((ptr < n_s) & (s_step[np.arange(T), np.minimum(ptr, n_s - 1)] == k)):
-                    c_samples[tr, ptr[tr]] = V[tr]
-                    ptr[tr] += 1
-        if spikes_t:
-            st = np.concatenate(spikes_t)
-            s = np.empty(st.size, SPIKE_DTYPE)
-            s["trial"], s["tick"], s["neuron"] = (
-                np.concatenate(spikes_tr),
-                np.rint(st / chip.TICK_S),
-                np.concatenate(spikes_n),
-            )
-            s = s[np.lexsort((s["tick"], s["trial"]))]
-        else:
-            s = np.empty(0, SPIKE_DTYPE)
-        counts = np.zeros((T, N), np.uint16)
-        np.add.at(counts, (s["trial"], s["neuron"]), 1)
-        counts = np.minimum(counts, 511)
-        cadc_out = None
-        if cadc is not None:
-            noise = self.rng.normal(0, 0.7 if self.noise else 0.0, c_samples.shape)
-            codes = np.clip(np.rint(c_samples + self.cadc_offset + noise), 0, 255).astype(np.uint8)
-            cadc_out = CadcSamples(codes, np.rint(s_times / chip.TICK_S).astype(np.uint64))
-        madc = None
-        if madc_trace is not None:
-            n = recording.madc_neuron
-            t = np.arange(recording.madc_samples) * chip.MADC_SAMPLE_PERIOD_S
-            idx = np.minimum((t / dt).astype(np.int64), steps - 1)
-            raw = madc_trace[:, idx] * 2.0 + 100 + self.rng.normal(0, 0.5, (T, idx.size))
-            madc = MadcTrace(n, recording.madc_source, np.clip(np.rint(raw), 0, 1023).astype(np.uint16))
+        steps = int(np.ceil(dur.max() / self.dt))
+        cadc = self._cadc_times(recording, dur, stimulus.n_trials)
+        spikes, madc_grid, cadc_values = self._simulate(stimulus, recording, p, steps, cadc)
+        counts = np.zeros((stimulus.n_trials, N), np.uint16)
+        np.add.at(counts, (spikes["trial"], spikes["neuron"]), 1)
+        cadc_samples = self._cadc(cadc, cadc_values)  # noise drawn before the MADC's
         return Measurement(
-            spikes=s,
-            n_trials=T,
+            spikes=spikes,
+            n_trials=stimulus.n_trials,
             health=Health(),
-            madc=madc,
-            cadc=cadc_out,
-            spike_counts=counts,
+            madc=self._madc(recording, madc_grid, steps),
+            cadc=cadc_samples,
+            spike_counts=np.minimum(counts, 511),
             provenance=Provenance(
                 "fake", "fake-chip", self.config.content_hash(), hil.__version__, time.perf_counter() - t_wall
             ),
         )
+
+    def _cadc_times(self, recording, dur, T):
+        """(sample times (T, S) s, their step indices) or None without CADC."""
+        period = recording.cadc_period_s
+        if period is None:
+            return None
+        phase = self.rng.uniform(0, period, T)
+        n_s = int(np.floor((dur.min() - period) / period))
+        s_times = phase[:, None] + period * np.arange(n_s)[None, :]
+        return s_times, np.floor(s_times / self.dt).astype(np.int64)
+
+    def _propagators(self, p):
+        """Per-step decay factors and the current -> membrane coefficients (exact within a step)."""
+        dt, tm = self.dt, p["tau_mem"]
+        te = np.where(np.abs(p["tau_syn_exc"] - tm) < 1e-12, p["tau_syn_exc"] * 1.0001, p["tau_syn_exc"])
+        ti = np.where(np.abs(p["tau_syn_inh"] - tm) < 1e-12, p["tau_syn_inh"] * 1.0001, p["tau_syn_inh"])
+        Pm, Pe, Pi = np.exp(-dt / tm), np.exp(-dt / te), np.exp(-dt / ti)
+        # V = J ts/(tm-ts)(e^-t/tm - e^-t/ts): a current I adds I ts/(tm-ts) (Pm - Ps) per step
+        return Pm, Pe, Pi, te / (tm - te) * (Pm - Pe), ti / (tm - ti) * (Pm - Pi)
+
+    def _simulate(self, stimulus, recording, p, steps, cadc):
+        """Step the LIF; returns spikes (SPIKE_DTYPE), the MADC neuron's grid trace, CADC values."""
+        T = stimulus.n_trials
+        Pm, Pe, Pi, ce, ci = self._propagators(p)
+        v_inf = p["v_leak"] + p["i_offset"]
+        V = np.broadcast_to(v_inf, (T, N)).copy()
+        Ie, Ii, ref_left = np.zeros((T, N)), np.zeros((T, N)), np.zeros((T, N))
+        events = self._events(stimulus, p)
+        c_values = None if cadc is None else np.zeros((*cadc[0].shape, N))
+        c_ptr = np.zeros(T, np.int64)
+        madc = np.zeros((T, steps)) if recording.madc_neuron is not None else None
+        fired = []
+        sigma = 0.3 if self.noise else 0.0
+        for k in range(steps):
+            for tr, exc, inh in events.get(k, ()):
+                Ie[tr] += exc
+                Ii[tr] += inh
+            u = (V - v_inf) * Pm + Ie * ce - Ii * ci
+            if sigma:
+                u += sigma * np.sqrt(1 - Pm**2) * self.rng.standard_normal((T, N))
+            Ie *= Pe
+            Ii *= Pi
+            V = self._fire(V, u + v_inf, ref_left, p, k, fired)
+            if madc is not None:
+                madc[:, k] = V[:, recording.madc_neuron]
+            if cadc is not None:
+                S = cadc[1].shape[1]
+                for tr in np.flatnonzero((c_ptr < S) & (cadc[1][np.arange(T), np.minimum(c_ptr, S - 1)] == k)):
+                    c_values[tr, c_ptr[tr]] = V[tr]
+                    c_ptr[tr] += 1
+        return self._spike_array(fired), madc, c_values
+
+    def _events(self, stimulus, p):
+        """Step -> [(trial, exc current (512,), inh current (512,))] of the routed host events."""
+        if not stimulus.n_events:
+            return {}
+        routes = self._routes(stimulus.events["label"])
+        trial_of = stimulus.trial_index()
+        step = np.floor((stimulus.events["tick"] * chip.TICK_S + self.latency) / self.dt).astype(np.int64)
+        out = {}
+        for e in np.argsort(step, kind="stable"):
+            exc, inh = routes[int(stimulus.events["label"][e])]
+            out.setdefault(int(step[e]), []).append(
+                (trial_of[e], exc * p["weight_gain_exc"], inh * p["weight_gain_inh"])
+            )
+        return out
+
+    def _fire(self, V, Vn, ref_left, p, k, fired):
+        """Refractory hold, threshold crossings (linearly interpolated times) and resets."""
+        thr, vr = p["v_threshold"], p["v_reset"]
+        inref = ref_left > 0
+        Vn = np.where(inref, vr, Vn)
+        ref_left[...] = np.maximum(ref_left - self.dt, 0)
+        cross = (~inref) & (Vn >= thr) & (self.config.enable_spike_out & ~self.dead)[None, :]
+        if not np.any(cross):
+            return Vn
+        tr, nn = np.nonzero(cross)
+        frac = np.clip((thr[nn] - V[tr, nn]) / np.maximum(Vn[tr, nn] - V[tr, nn], 1e-9), 0, 1)
+        if self.silent:
+            frac = np.ones_like(frac)
+        else:
+            fired.append(((k + frac) * self.dt, tr, nn))
+        Vn[tr, nn] = vr[nn]
+        ref_left[tr, nn] = p["refractory"][nn] - (1 - frac) * self.dt
+        return Vn
+
+    @staticmethod
+    def _spike_array(fired):
+        s = np.empty(sum(f[0].size for f in fired), SPIKE_DTYPE)
+        if fired:
+            s["tick"] = np.rint(np.concatenate([f[0] for f in fired]) / chip.TICK_S)
+            s["trial"] = np.concatenate([f[1] for f in fired])
+            s["neuron"] = np.concatenate([f[2] for f in fired])
+            s = s[np.lexsort((s["tick"], s["trial"]))]
+        return s
+
+    def _cadc(self, cadc, values):
+        if cadc is None:
+            return None
+        noise = self.rng.normal(0, 0.7 if self.noise else 0.0, values.shape)
+        codes = np.clip(np.rint(values + self.cadc_offset + noise), 0, 255).astype(np.uint8)
+        return CadcSamples(codes, np.rint(cadc[0] / chip.TICK_S).astype(np.uint64))
+
+    def _madc(self, recording, grid, steps):
+        if grid is None:
+            return None
+        t = np.arange(recording.madc_samples) * chip.MADC_SAMPLE_PERIOD_S
+        idx = np.minimum((t / self.dt).astype(np.int64), steps - 1)
+        raw = grid[:, idx] * 2.0 + 100 + self.rng.normal(0, 0.5, (grid.shape[0], idx.size))
+        codes = np.clip(np.rint(raw), 0, 1023).astype(np.uint16)
+        return MadcTrace(recording.madc_neuron, recording.madc_source, codes)

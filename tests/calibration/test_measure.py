@@ -89,7 +89,8 @@ def test_silent_device_gives_reasons_for_every_neuron():
 
 
 class NoCadc(FakeChip):
-    def run(self, stimulus, recording=hil.Recording()):
+    def run(self, stimulus, recording=None):
+        recording = recording or hil.Recording()
         m = super().run(stimulus, hil.Recording(spikes=recording.spikes))
         return m
 

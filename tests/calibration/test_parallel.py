@@ -5,15 +5,21 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
+
 from calibration import CalibrationResult
 from calibration.parallel import calibrate_many
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+NEURONS = np.arange(16)  # a few neurons per chip keep the two calibrations short
+
+
 def test_two_mock_chips_in_parallel_give_two_results(tmp_path):
     seen = []
-    outcomes = calibrate_many(["mock://?seed=21", "mock://?seed=22"], out_dir=tmp_path, on_done=seen.append)
+    urls = ["mock://?seed=21", "mock://?seed=22"]
+    outcomes = calibrate_many(urls, out_dir=tmp_path, neurons=NEURONS, on_done=seen.append)
     assert all(o.ok for o in outcomes) and len(seen) == 2
     assert outcomes[0].chip_id != outcomes[1].chip_id
     files = sorted(tmp_path.glob("*.json"))
@@ -32,6 +38,8 @@ def test_tool_devices_prints_a_line_per_chip_and_reports_failures(tmp_path):
             "mock://?seed=21,mock://?seed=99&bogus=1",
             "--out",
             str(tmp_path),
+            "--neurons",
+            "0-15",
             "--quiet",
         ],
         capture_output=True,
@@ -41,6 +49,6 @@ def test_tool_devices_prints_a_line_per_chip_and_reports_failures(tmp_path):
     )
     assert p.returncode == 1, p.stderr
     lines = p.stdout.splitlines()
-    assert any(l.startswith("chip mock-") and "mock://?seed=21" in l for l in lines), p.stdout
-    assert any("mock://?seed=99&bogus=1" in l and "FAILED" in l and "bogus" in l for l in lines), p.stdout
+    assert any(line.startswith("chip mock-") and "mock://?seed=21" in line for line in lines), p.stdout
+    assert any("mock://?seed=99&bogus=1" in line and "FAILED" in line and "bogus" in line for line in lines), p.stdout
     assert len(list(tmp_path.glob("*.json"))) == 1

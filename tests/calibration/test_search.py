@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from calibration.search import ModelSearch, binary_search, fit_lines, noisy_binary_search, predict_codes
+from calibration.model_search import ModelSearch
+from calibration.search import binary_search, fit_lines, noisy_binary_search, predict_codes
 
 N = 512
 
@@ -54,7 +55,7 @@ def test_model_search_converges_with_noise(transform, through_origin):
         f = transfer(5)
         target, init = 100.0, np.full(N, 200)
     else:
-        f = lambda c: s * 100e-6 / (1 + np.asarray(c, float) / r) ** 2  # noqa: E731
+        f = lambda c: s * 100e-6 / (1 + np.asarray(c, float) / r) ** 2
         target, init = 6e-6, np.full(N, 400)
     search = ModelSearch(
         target,
@@ -101,3 +102,43 @@ def test_predict_codes_and_fit_lines():
     assert reachable.all() and np.all(np.abs(f(pred) - 100) <= 0.2)
     icpt, slope = fit_lines(codes, values)
     assert np.allclose(icpt + slope * 400, f(400))
+
+
+def _outlier_run(with_errors: bool):
+    """Potential-like cells, one early measurement 8 % off with a large stated error, then
+    precise ones: how far (in codes) from the exact answer the search ends."""
+    f = transfer(8)
+    exact = np.rint((100.0 - f(0)) / (f(1) - f(0)))
+    search = ModelSearch(100.0, np.full(N, 200), probes=[np.full(N, 500)], settle=0.01, min_span=0.0)
+    rng = np.random.default_rng(9)
+    for k in range(7):
+        c = search.codes.copy()
+        good = f(c) + 0.05 * rng.standard_normal(N)
+        value, err = (good * 1.08, np.full(N, 8.0)) if k == 2 else (good, np.full(N, 0.05))
+        search.update(c, value, errors=err if with_errors else None)
+    return np.abs(search.result(np.inf).codes - exact)
+
+
+def test_model_search_weighs_points_by_their_errors():
+    assert _outlier_run(True).max() <= 1
+    assert _outlier_run(False).max() > 1  # the same outlier, taken at face value, misleads
+
+
+def test_retreat_starts_from_the_measured_codes():
+    s = ModelSearch(100.0, np.full(4, 800), settle=0.5, retreat=lambda c: c // 2)
+    s.update(np.full(4, 800), np.array([np.nan, 90.0, 90.0, 90.0]))
+    s.retreat(np.array([True, False, False, False]), np.full(4, 800))
+    assert s.codes[0] == 400 and np.all(s.codes[1:] != 400)
+    with pytest.raises(TypeError, match="no retreat rule"):
+        ModelSearch(100.0, np.full(4, 800)).retreat(np.ones(4, bool), np.full(4, 800))
+
+
+def test_proportional_correction_moves_only_what_is_off():
+    from calibration.search import ProportionalCorrection
+
+    c = ProportionalCorrection(np.full(3, 100.0), np.array([10, 10, 10]), slope=np.full(3, 0.25), settle=0.5)
+    c.update(np.array([10, 10, 10]), np.array([100.2, 101.0, np.nan]), active=np.array([True, True, True]))
+    assert c.codes.tolist() == [10, 6, 10] and c.converged.tolist() == [True, False, True]
+    r = ProportionalCorrection(np.full(2, 30e-6), np.array([234, 234]), 128e-9, 0.03, relative=True, low=1, high=255)
+    r.update(np.array([234, 234]), np.array([30.5e-6, 32e-6]))
+    assert r.codes.tolist() == [234, 234 - 16]
