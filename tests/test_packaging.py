@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS = PYPROJECT["project"]["scripts"]
 # Written by other helpers in parallel (training/cli.py, calibration/cli.py); absent on this branch until the merge.
-PARALLEL_MODULES = {"training.cli", "calibration.cli"}
+PARALLEL_MODULES = {"training.cli"}
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
@@ -34,9 +34,11 @@ def test_console_script_is_installed_and_answers_version(name, capsys):
         if module in PARALLEL_MODULES and exc.name == module:
             pytest.skip(f"{module} is written by another helper; it lands at the merge")
         raise
-    with pytest.raises(SystemExit) as stop:
-        main(["--version"])
-    assert stop.value.code == 0
+    try:  # a console script may return its exit code or raise SystemExit with it
+        code = main(["--version"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code in (0, None)
     assert f"(bss2-hil) {hil.__version__}" in capsys.readouterr().out
 
 

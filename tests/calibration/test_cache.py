@@ -34,9 +34,7 @@ def test_key_depends_on_target_chip_base_neurons_and_options():
         assert variant != k
 
 
-def test_unreadable_entry_is_moved_aside_and_logged(monkeypatch, tmp_path, synthetic_result):
-    from structlog.testing import capture_logs
-
+def test_unreadable_entry_is_moved_aside_and_logged(monkeypatch, tmp_path, synthetic_result, caplog):
     monkeypatch.setenv("BSS2_HIL_CACHE", str(tmp_path))
     key = "ab" * 32
     path = C.store(key, synthetic_result)
@@ -44,11 +42,11 @@ def test_unreadable_entry_is_moved_aside_and_logged(monkeypatch, tmp_path, synth
     meta = json.loads(path.read_text())
     del meta["target"]  # valid JSON with a missing key: the case that crashed the tools
     path.write_text(json.dumps(meta))
-    with capture_logs() as logs:
+    with caplog.at_level("WARNING", logger="calibration"):
         assert C.lookup(key) is None
     assert not path.exists() and not path.with_suffix(".npz").exists()
     moved = sorted(p.name for p in path.parent.iterdir())
     assert len(moved) == 2 and all(".corrupt-" in name for name in moved)
-    event = next(e for e in logs if e["event"] == "calibration.cache_unreadable")
+    event = next(r.fields for r in caplog.records if getattr(r, "event", None) == "calibration.cache_unreadable")
     assert "missing key 'target'" in event["error"] and ".corrupt-" in event["moved_to"]
     assert C.lookup(key) is None  # nothing left to trip over
