@@ -72,16 +72,6 @@ def test_batch_scope_sets_the_samples_per_step(tmp_path):
         Trainer(TrainerConfig(**{**SMALL, "batch_size": 3}), tmp_path, group=rank1_of_4)
 
 
-def test_train_nproc_is_stripped_from_the_relaunched_arguments():
-    train = load_tool("train")
-    assert train.strip_nproc(["--nproc", "2", "--out", "x", "--nproc=3", "--epochs", "1"]) == [
-        "--out",
-        "x",
-        "--epochs",
-        "1",
-    ]
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
