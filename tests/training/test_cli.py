@@ -64,10 +64,19 @@ def test_bad_input_is_one_line_on_stderr_and_exit_1(tmp_path, capsys, make, matc
 
 def test_missing_replay_file_is_one_line_not_a_traceback(tmp_path):
     p = subprocess.run(
-        [sys.executable, str(ROOT / "tools/train"), "--device", f"replay://{tmp_path}/missing.hilrec", "--quiet",
-         "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "tools/train"),
+            "--device",
+            f"replay://{tmp_path}/missing.hilrec",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert p.stderr.startswith("train: error: ") and "missing.hilrec" in p.stderr.splitlines()[0]
 
@@ -79,9 +88,11 @@ def _checkpoint_cases(path: pathlib.Path, good: dict) -> dict:
         "truncated": (buffer[: len(buffer) // 2], "cannot be read"),
         "garbage": (b"\x00garbage" * 50, "cannot be read"),
         "no keys": ({"weights": good["weights"]}, "missing ['epoch'"),
-        "other shape": ({**good, "weights": {"weights.hidden0": torch.zeros(25, 7), "weights.output": torch.zeros(7, 3)}},
-                        "do not fit this run's network"),
-    }  # fmt: skip
+        "other shape": (
+            {**good, "weights": {"weights.hidden0": torch.zeros(25, 7), "weights.output": torch.zeros(7, 3)}},
+            "do not fit this run's network",
+        ),
+    }
 
 
 def test_bad_checkpoints_are_refused_before_a_device_is_opened(tmp_path, capsys, mocker):

@@ -197,7 +197,7 @@ def test_two_chips_train_like_one_process_with_identical_weights(tmp_path):
     finally:
         rig.stop([proc for proc, _ in servers])
     assert p.returncode == 0, p.stderr[-3000:]
-    lines = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2, 3, 4, 5]
 
 

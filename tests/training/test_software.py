@@ -32,7 +32,7 @@ def test_software_runs_open_no_device_and_are_reproducible_from_the_seed(tmp_pat
     config = TrainerConfig.from_dict({**SOFTWARE, "epochs": 1, "train_size": 60, "test_size": 30})
     a = Trainer(config, tmp_path / "a", progress=False).run()
     b = Trainer(config, tmp_path / "b", progress=False).run()
-    c = Trainer(TrainerConfig.from_dict({**config.to_dict(), "seed": 1}), tmp_path / "c", progress=False).run()
+    Trainer(TrainerConfig.from_dict({**config.to_dict(), "seed": 1}), tmp_path / "c", progress=False).run()
     assert opened.call_count == 0
     assert a["backend"] == "software" and a["chip_id"] is None and a["calibration"] is None
     wa, wb, wc = (load_run(tmp_path / d).weights() for d in "abc")
