@@ -17,7 +17,6 @@ import attrs
 import torch
 
 import hil
-from hil.errors import ConfigError
 
 from .bumping import bump_silent
 from .lif import spike_times
@@ -123,13 +122,6 @@ class SpikingNetwork(torch.nn.Module):
             self.weights[layer.name] = torch.nn.Parameter(w.to(dtype))
             fan_in = layer.size
 
-    @property
-    def max_spikes(self) -> dict[str, int]:
-        return {layer.name: layer.max_spikes for layer in self.chain}
-
-    def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        return {name: tuple(w.shape) for name, w in self.weights.items()}
-
     def model_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Input spike times (batch, n_in[, k]) -> what the first layer's synapses see (batch, n_in * dup[, k])."""
         return x.to(self.dtype).repeat_interleave(self.duplication, dim=1) + self.input_latency_s
@@ -176,11 +168,3 @@ class IdealNetwork(SpikingNetwork):
     def forward(self, x: torch.Tensor) -> Forward:
         times, beyond = self._simulate(x)
         return Forward(times, Diagnostics(beyond=beyond))
-
-
-def check_chain(chain: list[Layer]) -> None:
-    """``ConfigError`` unless the chain has at least one hidden layer and ends with ``output``."""
-    if len(chain) < 2 or chain[-1].name != "output":
-        raise ConfigError(
-            f"network layers {[layer.name for layer in chain]}; allowed: >= 1 hidden layer, then 'output'"
-        )

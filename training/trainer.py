@@ -64,6 +64,7 @@ class Trainer:
             raise ConfigError(f"--out {self.out}: is a file; expected a directory (new or of an earlier run)")
         self.group = group if group is not None else Group.single()
         self.progress = progress and self.group.is_main
+        self.ranks: list[dict] = []  # every rank's device, chip and calibration, once the backend is open
         self.train_data, self.test_data = self._data(data)
         self.n_outputs = self.train_data.n_classes
         self.chain = layers(config.hidden_sizes, self.n_outputs, config.spikes_per_layer)
