@@ -150,13 +150,22 @@ def _numeric(what: str, value) -> np.ndarray:
 
 
 def quantize(weights, scale: float) -> np.ndarray:
-    """Float model weights -> signed hardware weights ``round(w * scale)`` clipped to +-63 (int8)."""
-    w = np.asarray(weights, dtype=np.float64)
+    """The chip's one weight-quantisation rule: float model weights -> signed hardware weights (int8).
+
+    ``hw = clip(round(w * scale), -WEIGHT_MAX, WEIGHT_MAX)``, rounding half to even, with the
+    product taken in the weights' own precision (float32 stays float32, anything else becomes
+    float64), so a float32 trainer and a float32 file quantise identically. ``scale`` is hardware
+    LSB per model unit; a signed result puts ``max(hw, 0)`` on the excitatory row and
+    ``max(-hw, 0)`` on the inhibitory row.
+    """
+    w = np.asarray(weights)
+    if w.dtype != np.float32:
+        w = w.astype(np.float64)
     if not np.all(np.isfinite(w)):
         raise ConfigError("weights contain NaN or infinite values; allowed: finite floats")
     if not np.isfinite(scale) or scale <= 0:
         raise ConfigError(f"weight scale = {scale!r}; allowed: a finite positive number (hardware LSB per model unit)")
-    return np.clip(np.rint(w * scale), -chip.WEIGHT_MAX, chip.WEIGHT_MAX).astype(np.int8)
+    return np.clip(np.rint(w * w.dtype.type(scale)), -chip.WEIGHT_MAX, chip.WEIGHT_MAX).astype(np.int8)
 
 
 @attrs.frozen(eq=False)
@@ -356,8 +365,11 @@ def place(network: Network, exclude=()) -> Placement:
     need = sum(p.size for p in network.populations)
     if need > free.size:
         usable = f"{free.size} usable ({excluded.size} excluded)" if excluded.size else str(free.size)
+        sizes = np.cumsum([p.size for p in network.populations])
+        first = network.populations[int(np.searchsorted(sizes, free.size, side="right"))]
         raise ResourceError(
-            f"network needs {need} neuron circuits, the chip has {usable} (short by {need - free.size})"
+            f"population {first.name!r} ({first.size} neurons) does not fit in the neuron circuits: network needs "
+            f"{need} neuron circuits, the chip has {usable} (short by {need - free.size})"
         )
     neurons, start = {}, 0
     for pop in network.populations:

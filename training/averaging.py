@@ -37,7 +37,7 @@ class WeightAverage:
         if not self.enabled:
             return
         self.steps += 1
-        for s, p in zip(self._sums, self.params):
+        for s, p in zip(self._sums, self.params, strict=True):
             s.mul_(self.decay).add_(p.detach().double(), alpha=1 - self.decay)
 
     def averaged(self) -> list[torch.Tensor]:
@@ -45,7 +45,7 @@ class WeightAverage:
         if not self.steps:
             return [p.detach().clone() for p in self.params]
         correction = 1 - self.decay**self.steps
-        return [(s / correction).to(p.dtype) for s, p in zip(self._sums, self.params)]
+        return [(s / correction).to(p.dtype) for s, p in zip(self._sums, self.params, strict=True)]
 
     @contextlib.contextmanager
     def applied(self):
@@ -55,13 +55,13 @@ class WeightAverage:
             return
         raw = [p.detach().clone() for p in self.params]
         with torch.no_grad():
-            for p, a in zip(self.params, self.averaged()):
+            for p, a in zip(self.params, self.averaged(), strict=True):
                 p.copy_(a)
         try:
             yield
         finally:
             with torch.no_grad():
-                for p, r in zip(self.params, raw):
+                for p, r in zip(self.params, raw, strict=True):
                     p.copy_(r)
 
     def state_dict(self) -> dict:
@@ -74,5 +74,5 @@ class WeightAverage:
                 f"this run uses decay {self.decay} over {len(self._sums)}"
             )
         self.steps = int(state["steps"])
-        for s, saved in zip(self._sums, state["sums"]):
+        for s, saved in zip(self._sums, state["sums"], strict=True):
             s.copy_(saved)

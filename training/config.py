@@ -1,7 +1,9 @@
-"""``TrainerConfig``: everything a hardware-in-the-loop training run is configured by.
+"""``TrainerConfig``: everything a training run is configured by, for both backends.
 
-One flat attrs class, loadable from JSON. Unknown keys and wrong types are rejected with
-the key, the value and what is allowed, before anything touches a device.
+One flat attrs class, loadable from JSON. Every field carries its help text (``FIELD_HELP``),
+so ``--help``, ``--print-config`` and ``--set NAME=VALUE`` list and type the same fields.
+Unknown keys and wrong types are rejected with the key, the value and what is allowed,
+before anything touches a device.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import pathlib
 import attrs
 
 from hil.errors import ConfigError
+
+SOFTWARE = "software"  # the device value that selects the ideal model instead of a chip
 
 
 def _check(predicate, allowed):
@@ -31,97 +35,231 @@ def _is_real(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _float(v):
+    """JSON integers in float fields become floats (``lr = 1`` is ``1.0``); anything else is left to the validator."""
+    return float(v) if _is_int(v) else v
+
+
+def _int_or_list(v):
+    """A list of integers becomes a tuple (hashable, comparable); anything else is left to the validator."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _ints(v):
+    return _is_int(v) or (isinstance(v, tuple) and len(v) >= 1 and all(_is_int(x) for x in v))
+
+
 _pos_int = _check(lambda v: _is_int(v) and v >= 1, "an integer >= 1")
 _nonneg_int = _check(lambda v: _is_int(v) and v >= 0, "an integer >= 0")
 _pos_real = _check(lambda v: _is_real(v) and v > 0, "a finite number > 0")
 _nonneg_real = _check(lambda v: _is_real(v) and v >= 0, "a finite number >= 0")
+_real = _check(_is_real, "a finite number")
 _unit = _check(lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]")
 _opt_str = _check(lambda v: v is None or isinstance(v, str), "null or a string")
+_layers = _check(
+    lambda v: _ints(v) and all(x >= 1 for x in (v if isinstance(v, tuple) else (v,))),
+    "an integer >= 1 or a non-empty list of them",
+)
 
 
 def _one_of(*options):
     return _check(lambda v: v in options, " or ".join(map(repr, options)))
 
 
+def _field(default, validator, help, converter=None):
+    return attrs.field(default=default, validator=validator, converter=converter, metadata={"help": help})
+
+
+def _real_field(default, validator, help):
+    return _field(default, validator, help, converter=_float)
+
+
 @attrs.frozen(kw_only=True)
 class TrainerConfig:
-    """A training run. Times in seconds (hardware time).
+    """A training run; times in seconds (hardware time). See ``FIELD_HELP`` for each field."""
 
-    Network: ``n_hidden`` LIF neurons between the 5 Yin-Yang inputs (each sent
-    ``duplication`` times) and 3 outputs; trials last ``duration_s``.
-    Loss: first-spike cross-entropy with ``tau_0``, ``tau_1``, ``alpha`` (Wunderlich & Pehle 2021).
-    Weights are in model units (synaptic jump / threshold distance); ``init_*`` set their
-    normal initialisation per layer. Data-parallel runs split each step's batch over the ranks:
-    ``batch_scope = "global"`` keeps ``batch_size`` samples per step whatever the number of
-    ranks (same steps as one process); ``"per_rank"`` gives each chip ``batch_size`` samples, so
-    a step of N ranks covers N times as many (fewer, larger steps; what hides per-run overhead).
-    """
-
-    dataset: str = attrs.field(default="yinyang", validator=_one_of("yinyang"))
-    train_size: int = attrs.field(default=5000, validator=_pos_int)
-    test_size: int = attrs.field(default=1000, validator=_pos_int)
-    n_hidden: int = attrs.field(default=120, validator=_pos_int)
-    duplication: int = attrs.field(default=5, validator=_pos_int)
-    duration_s: float = attrs.field(default=50e-6, validator=_pos_real)
-
-    loss: str = attrs.field(default="first_spike_ce", validator=_one_of("first_spike_ce"))
-    tau_0: float = attrs.field(default=0.5e-6, validator=_pos_real)
-    tau_1: float = attrs.field(default=60e-6, validator=_pos_real)
-    alpha: float = attrs.field(
-        default=1e-2, validator=_nonneg_real
+    # --- task --------------------------------------------------------------------------------
+    dataset: str = _field(
+        "yinyang",
+        _one_of("yinyang", "digits", "custom"),
+        "built-in data set ('yinyang', 'digits': scikit-learn's 8x8 digits) or 'custom' (data given in Python)",
+    )
+    train_size: int = _field(5000, _pos_int, "training samples of the built-in data set")
+    test_size: int = _field(1000, _pos_int, "test samples of the built-in data set")
+    # --- network -----------------------------------------------------------------------------
+    n_hidden: int | tuple = _field(
+        120, _layers, "hidden layer sizes: one integer (one layer) or a list, one per layer", _int_or_list
+    )
+    max_spikes: int | tuple = _field(
+        1,
+        _layers,
+        "spikes per neuron that count: one integer for all layers or a list, hidden layers then output",
+        _int_or_list,
+    )
+    duplication: int = _field(5, _pos_int, "times every input spike is sent, each copy with its own weights")
+    duration_s: float = _real_field(50e-6, _pos_real, "trial duration (s); spikes after it do not count")
+    tau_mem: float = _real_field(12e-6, _pos_real, "membrane time constant (s): the calibration target on a chip")
+    tau_syn: float = _real_field(6e-6, _pos_real, "synaptic time constant (s): the calibration target on a chip")
+    t_refrac: float = _real_field(
+        30e-6, _nonneg_real, "refractory time (s): the calibration target on a chip; below duration_s for multi-spike"
+    )
+    # --- loss --------------------------------------------------------------------------------
+    loss: str = _field(
+        "first_spike_ce",
+        _one_of("first_spike_ce", "spike_time_mse", "spike_count_ce", "custom"),
+        "loss on the output spikes: first_spike_ce, spike_time_mse, spike_count_ce, or custom (given in Python)",
+    )
+    tau_0: float = _real_field(0.5e-6, _pos_real, "first_spike_ce: softmax time scale (s)")
+    tau_1: float = _real_field(60e-6, _pos_real, "first_spike_ce: time scale (s) of the label-spike regulariser")
+    alpha: float = _real_field(
+        1e-2, _nonneg_real, "first_spike_ce: weight of the regulariser that pulls the label's spike early"
     )  # 1e-2: earlier, steeper label spikes; steadier across seeds on the noisy chip (docs/benchmarks.md)
+    target_label_s: float = _real_field(
+        10e-6, _nonneg_real, "spike_time_mse on labels: target time of the label neuron"
+    )
+    target_other_s: float = _real_field(30e-6, _nonneg_real, "spike_time_mse on labels: target time of the others")
+    count_scale: float = _real_field(2.0, _pos_real, "spike_count_ce: logit per (time-weighted) spike")
+    # --- optimisation ------------------------------------------------------------------------
+    optimizer: str = _field("adam", _one_of("adam", "sgd"), "optimizer (sgd with momentum 0.9)")
+    lr: float = _real_field(1e-3, _pos_real, "learning rate")
+    schedule: str = _field("exponential", _one_of("exponential", "step", "none"), "learning-rate schedule")
+    step_size: int = _field(10, _pos_int, "schedule 'step': epochs between decays")
+    gamma: float = _real_field(0.88, _unit, "learning-rate decay per epoch ('exponential') or per step_size epochs")
+    drive_floor: float = _real_field(
+        1e-2, _pos_real, "replay: least drive at a measured spike, in threshold distances (training.lif)"
+    )
+    bump: float = _real_field(2e-2, _nonneg_real, "weight bump of silent neurons per step (0: off)")
+    ema_decay: float = _real_field(
+        0.995,
+        _check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+        "evaluate a moving average of the weights with this decay per step (0: the raw weights)",
+    )
+    epochs: int = _field(20, _pos_int, "training epochs")
+    batch_size: int = _field(32, _pos_int, "samples per step (see batch_scope)")
+    batch_scope: str = _field(
+        "global",
+        _one_of("global", "per_rank"),
+        "with several ranks: batch_size per step of the group ('global') or per rank ('per_rank')",
+    )
+    seed: int = _field(0, _nonneg_int, "seed of the weights and the sample order")
+    init_hidden_mean: float = _real_field(0.3, _real, "initial weights into hidden layers: mean (model units)")
+    init_hidden_std: float = _real_field(0.6, _nonneg_real, "initial weights into hidden layers: standard deviation")
+    init_output_mean: float = _real_field(0.1, _real, "initial weights into the output layer: mean")
+    init_output_std: float = _real_field(0.1, _nonneg_real, "initial weights into the output layer: standard deviation")
+    # --- where it runs -----------------------------------------------------------------------
+    device: str = _field(
+        "mock://",
+        _check(lambda v: isinstance(v, str) and v, "a device URL or 'software'"),
+        "device URL (mock://, socket://HOST:PORT, ...) or 'software' for the ideal model",
+    )
+    calibration: str | None = _field(None, _opt_str, "calibration result file (default: calibrate, cached per chip)")
+    grad_check_batches: int = _field(
+        2, _nonneg_int, "batches per epoch whose device gradient is compared with the ideal model's"
+    )
+    dtype: str = _field("float32", _one_of("float32", "float64"), "torch dtype of weights and times")
 
-    optimizer: str = attrs.field(default="adam", validator=_one_of("adam", "sgd"))
-    lr: float = attrs.field(default=1e-3, validator=_pos_real)
-    schedule: str = attrs.field(default="exponential", validator=_one_of("exponential", "step", "none"))
-    step_size: int = attrs.field(default=10, validator=_pos_int)
-    gamma: float = attrs.field(
-        default=0.88, validator=_unit
-    )  # per epoch ("exponential") or per step_size epochs ("step")
-    drive_floor: float = attrs.field(
-        default=1e-2, validator=_pos_real
-    )  # replay: least drive at a measured spike, see training.lif.replay_spike_times
-    bump: float = attrs.field(
-        default=2e-2, validator=_nonneg_real
-    )  # weight bumping of silent neurons, see DeviceNetwork.bump_silent
-    ema_decay: float = attrs.field(
-        default=0.995, validator=_check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)")
-    )  # evaluate a moving average of the weights (0: off), see training.averaging
-    epochs: int = attrs.field(default=20, validator=_pos_int)
-    batch_size: int = attrs.field(default=32, validator=_pos_int)
-    batch_scope: str = attrs.field(
-        default="global", validator=_one_of("global", "per_rank")
-    )  # batch_size per step of the group, or per rank (chip)
-    seed: int = attrs.field(default=0, validator=_nonneg_int)
+    def __attrs_post_init__(self):
+        n_layers = len(self.hidden_sizes) + 1
+        if isinstance(self.max_spikes, tuple) and len(self.max_spikes) != n_layers:
+            raise ConfigError(
+                f"TrainerConfig.max_spikes = {list(self.max_spikes)!r} has {len(self.max_spikes)} entries; allowed: "
+                f"one integer, or {n_layers} (one per hidden layer, then the output layer)"
+            )
 
-    init_hidden_mean: float = attrs.field(default=0.3, validator=_check(_is_real, "a finite number"))
-    init_hidden_std: float = attrs.field(default=0.6, validator=_nonneg_real)
-    init_output_mean: float = attrs.field(default=0.1, validator=_check(_is_real, "a finite number"))
-    init_output_std: float = attrs.field(default=0.1, validator=_nonneg_real)
+    # --- derived -------------------------------------------------------------------------------
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.n_hidden if isinstance(self.n_hidden, tuple) else (self.n_hidden,)
 
-    device: str = attrs.field(default="mock://", validator=_check(lambda v: isinstance(v, str) and v, "a device URL"))
-    calibration: str | None = attrs.field(default=None, validator=_opt_str)
-    grad_check_batches: int = attrs.field(default=2, validator=_nonneg_int)
-    dtype: str = attrs.field(default="float32", validator=_one_of("float32", "float64"))
+    @property
+    def spikes_per_layer(self) -> tuple[int, ...]:
+        """max_spikes of every layer: hidden layers, then the output layer."""
+        n = len(self.hidden_sizes) + 1
+        return self.max_spikes if isinstance(self.max_spikes, tuple) else (self.max_spikes,) * n
 
+    @property
+    def software(self) -> bool:
+        return self.device == SOFTWARE
+
+    # --- files ---------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict, **overrides) -> TrainerConfig:
+        """From a dict of field values; ``overrides`` that are not None win."""
         if not isinstance(data, dict):
             raise ConfigError(f"trainer config: expected a JSON object, got {type(data).__name__}")
         merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(merged) - known)
+        unknown = sorted(set(merged) - set(FIELD_HELP))
         if unknown:
-            raise ConfigError(f"trainer config: unknown key(s) {unknown}; known keys: {sorted(known)}")
+            raise ConfigError(f"trainer config: unknown key(s) {unknown}; known keys: {sorted(FIELD_HELP)}")
         return cls(**merged)
 
     @classmethod
     def load(cls, path, **overrides) -> TrainerConfig:
+        """Read a JSON file; a missing or unreadable file, a directory, bad UTF-8 or bad JSON raise ``ConfigError``."""
+        path = pathlib.Path(path)
         try:
-            data = json.loads(pathlib.Path(path).read_text())
+            text = path.read_bytes().decode("utf-8")
+            data = json.loads(text)
+        except IsADirectoryError:
+            raise ConfigError(f"trainer config {path}: is a directory; expected a JSON file") from None
+        except FileNotFoundError:
+            raise ConfigError(f"trainer config {path}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"trainer config {path}: cannot be read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"trainer config {path}: not UTF-8 text (byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"trainer config {path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, **overrides)
+        try:
+            return cls.from_dict(data, **overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"trainer config {path}: {exc}") from None
 
     def to_dict(self) -> dict:
-        return attrs.asdict(self)
+        """JSON-ready (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}
+
+
+FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in attrs.fields(TrainerConfig)}
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``"lr=2e-3"`` -> ``("lr", 0.002)``, typed by the field: JSON values, and strings as they are
+    for string fields (``device=mock://``); ``null``/``none`` for optional fields. ``ConfigError``
+    names the field and what is allowed."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"--set {text!r}: expected NAME=VALUE, for example lr=2e-3")
+    if name not in FIELD_HELP:
+        raise ConfigError(f"--set {name}: unknown field; known: {', '.join(sorted(FIELD_HELP))}")
+    default = attrs.fields_dict(TrainerConfig)[name].default
+    if raw.strip().lower() in ("null", "none") and default is None:
+        return name, None
+    if isinstance(default, str) or (default is None and not raw.strip().startswith(("[", "{"))):
+        return name, raw
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(
+            f"--set {name}={raw!r}: not a number or JSON list; TrainerConfig.{name}: {FIELD_HELP[name]} "
+            f"(default {json.dumps(default)})"
+        ) from None
+
+
+def with_assignments(config: TrainerConfig, assignments: list[str]) -> TrainerConfig:
+    """``config`` with ``--set`` assignments applied (later ones win), validated as a whole."""
+    values = config.to_dict()
+    for text in assignments:
+        name, value = parse_assignment(text)
+        values[name] = value
+    return TrainerConfig.from_dict(values)
+
+
+def describe_fields() -> str:
+    """One line per field: name, default, help (for ``--help``)."""
+    defaults = TrainerConfig().to_dict()
+    width = max(map(len, FIELD_HELP))
+    return "\n".join(
+        f"  {name:<{width}}  {json.dumps(defaults[name]):>12}  {text}" for name, text in FIELD_HELP.items()
+    )

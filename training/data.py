@@ -1,4 +1,4 @@
-"""The Yin-Yang data set (Kriener et al. 2022) and its encoding into input spike times."""
+"""The Yin-Yang data set (Kriener et al. 2022) and latency coding of features into input spike times."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 import attrs
 import numpy as np
 import torch
+
+from hil.errors import ConfigError
 
 R_BIG = 0.5
 R_SMALL = 0.1
@@ -48,28 +50,41 @@ def _sample(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @attrs.frozen
 class SpikeEncoding:
-    """Feature value v in [0, 1] -> spike time t_early + v (t_late - t_early), plus a bias spike.
+    """Latency coding: feature value v in [0, 1] -> one spike at t_early + v (t_late - t_early).
 
-    Defaults (seconds) suit tau_mem = 12 us, tau_syn = 6 us: inputs spread over one tau_mem.
+    ``bright_early``: v = 1 spikes at t_early instead (intensities: the strongest pixel first).
+    ``zero_silent``: v = 0 sends no spike (inf) instead of one at the latest time.
+    ``t_bias``: one extra input that spikes at this time in every sample (None: no bias input).
+    Defaults (seconds) are Yin-Yang's and suit tau_mem = 12 us, tau_syn = 6 us: inputs spread
+    over one tau_mem.
     """
 
     t_early: float = 1e-6
     t_late: float = 13e-6
-    t_bias: float = 7e-6
+    t_bias: float | None = 7e-6
+    bright_early: bool = False
+    zero_silent: bool = False
 
     def __attrs_post_init__(self):
         for name in ("t_early", "t_late", "t_bias"):
             value = getattr(self, name)
+            if value is None and name == "t_bias":
+                continue
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"SpikeEncoding.{name} = {value!r}; allowed range: finite, >= 0 seconds")
+                raise ConfigError(f"SpikeEncoding.{name} = {value!r}; allowed range: finite, >= 0 seconds")
         if not self.t_late > self.t_early:
-            raise ValueError(f"SpikeEncoding.t_late = {self.t_late!r}; allowed range: > t_early = {self.t_early!r}")
+            raise ConfigError(f"SpikeEncoding.t_late = {self.t_late!r}; allowed range: > t_early = {self.t_early!r}")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Features (batch, 4) in [0, 1] -> input spike times (batch, 5) in seconds."""
+        """Features (batch, n) in [0, 1] -> input spike times (batch, n + 1 with a bias) in seconds."""
         if bool(torch.isnan(x).any()) or bool(((x < 0) | (x > 1)).any()):
-            raise ValueError("SpikeEncoding features must lie in [0, 1] (no NaN)")
-        times = self.t_early + x * (self.t_late - self.t_early)
+            raise ConfigError("SpikeEncoding features must lie in [0, 1] (no NaN)")
+        v = 1 - x if self.bright_early else x
+        times = self.t_early + v * (self.t_late - self.t_early)
+        if self.zero_silent:
+            times = torch.where(x == 0, torch.full_like(times, math.inf), times)
+        if self.t_bias is None:
+            return times
         return torch.cat([times, torch.full_like(times[:, :1], self.t_bias)], dim=1)
 
 

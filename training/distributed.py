@@ -29,6 +29,10 @@ from hil.errors import ConfigError, HilError
 _TEMPLATE = re.compile(r"\{\s*(?:(\d+)\s*\+\s*)?rank\s*(?:\+\s*(\d+)\s*)?\}")
 
 
+def first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class CollectiveError(HilError):
     """A collective operation failed or timed out: another rank failed (or the network broke)."""
 
@@ -106,7 +110,7 @@ class Group:
         except (RuntimeError, ValueError) as exc:  # gloo timeouts / peer gone (DistBackendError is a RuntimeError)
             raise CollectiveError(
                 f"rank {self.rank}: collective {what} timed out or failed after {time.perf_counter() - start:.1f} s "
-                f"(timeout {self.timeout_s:g} s), another rank failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                f"(timeout {self.timeout_s:g} s), another rank failed: {first_line(exc)}"
             ) from exc
         finally:
             self.seconds += time.perf_counter() - start
@@ -132,7 +136,7 @@ class Group:
         flat = torch.cat([g.flatten() for g in grads]) * (local_n / global_n)
         self._collective("all_reduce(gradients)", lambda: dist.all_reduce(flat, op=dist.ReduceOp.SUM))
         offset = 0
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             p.grad = flat[offset : offset + g.numel()].view_as(g).clone()
             offset += g.numel()
 
@@ -175,7 +179,7 @@ class Group:
         if self.world > 1:
             for t in tensors:
                 data = t.data if isinstance(t, torch.nn.Parameter) else t
-                self._collective("broadcast", lambda: dist.broadcast(data, src=0))
+                self._collective("broadcast", lambda data=data: dist.broadcast(data, src=0))
 
     def in_sync(self, tensors) -> bool:
         """Whether ``tensors`` are bit-identical on all ranks (one small all-gather of digests)."""

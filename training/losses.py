@@ -1,12 +1,34 @@
-"""Losses on output spike times (seconds), mean over the batch.
+"""Losses on output spike times (seconds), mean over the batch, and the class a network predicts.
 
-Silent neurons (time inf, or any time >= t_max) are clamped to t_max inside the loss, so
-they contribute a finite value and zero gradient to their spike time.
+A loss is any callable ``loss(outputs: Outputs, targets) -> 0-d tensor``. ``Outputs`` holds the
+output layer's spike times, every layer's times and the trial length, and is where measured
+membrane samples will go. Built-ins: ``FirstSpikeCrossEntropy``, ``SpikeTimeMSE`` and
+``SpikeCountCrossEntropy``; ``loss_from_config`` picks one by name.
+
+Silent neurons (time inf, or any time >= t_max) are clamped to t_max inside the time losses,
+so they contribute a finite value and zero gradient to their spike time.
 """
 
 from __future__ import annotations
 
+import attrs
 import torch
+
+from hil.errors import ConfigError
+
+
+@attrs.frozen(eq=False)
+class Outputs:
+    """A forward pass as a loss sees it.
+
+    times:  output layer (batch, n_out, M) spike times in seconds, ascending, inf where none
+    layers: layer name -> (batch, n, M) times of every layer (hidden layers too), in order
+    t_max:  trial duration (s); spikes at or after it do not count
+    """
+
+    times: torch.Tensor
+    layers: dict
+    t_max: float
 
 
 def _first_spike(times: torch.Tensor, t_max: float) -> torch.Tensor:
@@ -49,9 +71,118 @@ def spike_time_mse(times: torch.Tensor, targets: torch.Tensor, *, t_max: float) 
     first = _first_spike(times, t_max)
     if targets.shape != first.shape:
         raise ValueError(f"targets has shape {tuple(targets.shape)}; allowed: {tuple(first.shape)}")
-    return 0.5 * ((first - targets) ** 2).sum(dim=1).mean()
+    return 0.5 * ((first - targets.to(first.dtype)) ** 2).sum(dim=1).mean()
+
+
+def soft_spike_count(times: torch.Tensor, t_max: float) -> torch.Tensor:
+    """(batch, n, M) -> (batch, n): every spike before t_max counts 1 - t / t_max.
+
+    A plain count has zero gradient almost everywhere (spikes move, counts jump); weighting
+    each spike by how early it comes gives the count a gradient through every spike time and
+    keeps it continuous when a spike crosses t_max (its weight is 0 there).
+    """
+    counted = times < t_max
+    weight = 1 - torch.where(counted, times, torch.full_like(times, t_max)) / t_max
+    return weight.sum(dim=-1)
 
 
 def predict(times: torch.Tensor, t_max: float) -> torch.Tensor:
     """Class prediction (batch,) int64: the output neuron with the earliest first spike."""
     return _first_spike(times, t_max).argmin(dim=1)
+
+
+def first_spike_prediction(outputs: Outputs) -> torch.Tensor:
+    """Earliest first spike; -1 where no output neuron spiked before t_max (a silent trial counts as wrong)."""
+    pred = predict(outputs.times, outputs.t_max)
+    spiked = (outputs.times[..., 0] < outputs.t_max).any(dim=1)
+    return torch.where(spiked, pred, torch.full_like(pred, -1))
+
+
+def class_of(targets: torch.Tensor) -> torch.Tensor:
+    """Class of each sample: the label itself (batch,), or the neuron with the earliest target time (batch, n_out)."""
+    return targets if targets.dim() == 1 else targets.argmin(dim=1)
+
+
+@attrs.frozen
+class FirstSpikeCrossEntropy:
+    """``first_spike_cross_entropy`` on the output layer; targets are labels."""
+
+    tau_0: float
+    tau_1: float
+    alpha: float
+
+    def __call__(self, outputs: Outputs, labels: torch.Tensor) -> torch.Tensor:
+        return first_spike_cross_entropy(
+            outputs.times, labels, tau_0=self.tau_0, t_max=outputs.t_max, alpha=self.alpha, tau_1=self.tau_1
+        )
+
+    @staticmethod
+    def predict(outputs: Outputs) -> torch.Tensor:
+        return first_spike_prediction(outputs)
+
+
+@attrs.frozen
+class SpikeTimeMSE:
+    """``spike_time_mse`` to target times (batch, n_out) in seconds, or for labels (batch,): the
+    label's neuron aims at ``label_s``, the others at ``other_s``."""
+
+    label_s: float
+    other_s: float
+
+    def __call__(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
+        if targets.dim() == 1:
+            hot = torch.nn.functional.one_hot(targets, outputs.times.shape[1]).bool()
+            targets = torch.where(hot, self.label_s, self.other_s).to(outputs.times.dtype)
+        return spike_time_mse(outputs.times, targets, t_max=outputs.t_max)
+
+    @staticmethod
+    def predict(outputs: Outputs) -> torch.Tensor:
+        return first_spike_prediction(outputs)
+
+
+@attrs.frozen
+class SpikeCountCrossEntropy:
+    """Cross-entropy of ``scale`` times the soft spike counts (``soft_spike_count``) of the
+    output neurons; targets are labels. Suits multi-spike outputs (``max_spikes > 1``)."""
+
+    scale: float
+
+    def __call__(self, outputs: Outputs, labels: torch.Tensor) -> torch.Tensor:
+        counts = soft_spike_count(outputs.times, outputs.t_max)
+        return torch.nn.functional.cross_entropy(self.scale * counts, labels)
+
+    @staticmethod
+    def predict(outputs: Outputs) -> torch.Tensor:
+        """Most (soft-counted) spikes; -1 where no output neuron spiked."""
+        counts = soft_spike_count(outputs.times, outputs.t_max)
+        pred = counts.argmax(dim=1)
+        return torch.where(counts.amax(dim=1) > 0, pred, torch.full_like(pred, -1))
+
+
+def loss_from_config(config):
+    """The built-in loss a ``TrainerConfig`` names (``ConfigError`` for 'custom': pass it in Python)."""
+    if config.loss == "first_spike_ce":
+        return FirstSpikeCrossEntropy(config.tau_0, config.tau_1, config.alpha)
+    if config.loss == "spike_time_mse":
+        return SpikeTimeMSE(config.target_label_s, config.target_other_s)
+    if config.loss == "spike_count_ce":
+        return SpikeCountCrossEntropy(config.count_scale)
+    raise ConfigError("TrainerConfig.loss = 'custom' needs a loss callable: Trainer(config, out, loss=...)")
+
+
+def prediction_rule(loss):
+    """The loss's own ``predict(outputs)`` if it has one, else the earliest first spike."""
+    rule = getattr(loss, "predict", None)
+    return rule if callable(rule) else first_spike_prediction
+
+
+def checked(value, what: str = "loss") -> torch.Tensor:
+    """``value`` if it is a 0-d floating tensor, else ``ConfigError`` saying what it is."""
+    if not isinstance(value, torch.Tensor):
+        raise ConfigError(f"{what} returned a {type(value).__name__}; allowed: a 0-d (scalar) torch tensor")
+    if value.dim() != 0 or not value.is_floating_point():
+        raise ConfigError(
+            f"{what} returned a tensor of shape {tuple(value.shape)} and dtype {value.dtype}; "
+            "allowed: a 0-d (scalar) floating tensor, e.g. the batch mean"
+        )
+    return value

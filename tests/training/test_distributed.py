@@ -72,16 +72,6 @@ def test_batch_scope_sets_the_samples_per_step(tmp_path):
         Trainer(TrainerConfig(**{**SMALL, "batch_size": 3}), tmp_path, group=rank1_of_4)
 
 
-def test_train_nproc_is_stripped_from_the_relaunched_arguments():
-    train = load_tool("train")
-    assert train.strip_nproc(["--nproc", "2", "--out", "x", "--nproc=3", "--epochs", "1"]) == [
-        "--out",
-        "x",
-        "--epochs",
-        "1",
-    ]
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -207,7 +197,7 @@ def test_two_chips_train_like_one_process_with_identical_weights(tmp_path):
     finally:
         rig.stop([proc for proc, _ in servers])
     assert p.returncode == 0, p.stderr[-3000:]
-    lines = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2, 3, 4, 5]
 
 

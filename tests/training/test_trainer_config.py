@@ -47,3 +47,49 @@ def test_invalid_json_file(tmp_path):
     path.write_text("{epochs: 3")
     with pytest.raises(ConfigError, match="not valid JSON"):
         TrainerConfig.load(path)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [(None, "no such file"), ("dir", "is a directory"), (b"\xff\xfe{}", "not UTF-8"), (b"[1, 2]", "a JSON object")],
+)
+def test_unreadable_config_files_name_the_file_and_the_problem(tmp_path, content, match):
+    path = tmp_path / "c.json"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=match) as err:
+        TrainerConfig.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_assignments_are_typed_by_the_field():
+    from training.config import parse_assignment, with_assignments
+
+    assert parse_assignment("lr=2e-3") == ("lr", 2e-3)
+    assert parse_assignment("epochs=3") == ("epochs", 3)
+    assert parse_assignment("device=mock://?seed=3&noise=off") == ("device", "mock://?seed=3&noise=off")
+    assert parse_assignment("calibration=null") == ("calibration", None)
+    assert parse_assignment("calibration=cal.json") == ("calibration", "cal.json")
+    config = with_assignments(TrainerConfig(), ["n_hidden=[60, 30]", "max_spikes=[2,1,1]", "lr=1", "lr=0.5"])
+    assert config.hidden_sizes == (60, 30) and config.spikes_per_layer == (2, 1, 1) and config.lr == 0.5
+    assert isinstance(TrainerConfig.from_dict({"lr": 1}).lr, float)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("lr=abc", r"--set lr='abc': not a number.*learning rate \(default 0.001\)"),
+        ("lrr=1", "--set lrr: unknown field; known: .*lr"),
+        ("epochs", "expected NAME=VALUE"),
+        ("epochs=2.5", r"TrainerConfig.epochs = 2.5; allowed: an integer >= 1"),
+        ("max_spikes=[1,1,1]", r"max_spikes = \[1, 1, 1\] has 3 entries; allowed: one integer, or 2"),
+        ("n_hidden=[40, 0]", "n_hidden"),
+    ],
+)
+def test_bad_assignments_name_the_field(text, match):
+    from training.config import with_assignments
+
+    with pytest.raises(ConfigError, match=match):
+        with_assignments(TrainerConfig(), [text])

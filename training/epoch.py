@@ -1,0 +1,174 @@
+"""One training epoch and one evaluation, on either backend, for one rank or a data-parallel group.
+
+A step: forward (measured on the chip, or simulated), the loss on the output spikes, backward
+(EventProp), on the first ``grad_check_batches`` batches the cosine between the device gradient
+and the ideal model's, the gradient all-reduce, the optimizer step, the weight clip, weight
+bumping of silent neurons, and the moving average of the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import attrs
+import torch
+
+from hil.progress import Progress
+
+from .datasets import SpikeData, batch_targets
+from .losses import Outputs, checked, class_of
+
+
+@attrs.define(eq=False)
+class Loop:
+    """What the epoch loop works with: the run's config, group, network, optimizer, weight
+    average, loss and prediction rule, data, global batch size, common weight limits (None:
+    the network's own), whether to show progress, and the metered device (None in software)."""
+
+    config: object
+    group: object
+    network: object
+    optimizer: object
+    average: object
+    loss: object
+    predict: object
+    train: SpikeData
+    test: SpikeData
+    global_batch: int
+    limits: dict | None = None
+    progress: bool = False
+    device: object = None
+
+    def device_seconds(self) -> float:
+        return self.device.totals.wall_s if self.device is not None else 0.0
+
+    def batch(self, data: SpikeData, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = self.network.dtype
+        return data.inputs[index].to(dtype), batch_targets(data.targets[index], dtype)
+
+    def loss_of(self, times: dict, targets: torch.Tensor) -> torch.Tensor:
+        outputs = Outputs(times["output"], times, self.network.duration_s)
+        return checked(self.loss(outputs, targets))
+
+    def predictions(self, times: dict) -> torch.Tensor:
+        return self.predict(Outputs(times["output"], times, self.network.duration_s))
+
+
+_SUMMED = ("loss", "correct", "n", "bytes", "dropped", "clamped", "beyond")
+
+
+def train_epoch(loop: Loop, epoch: int) -> dict:
+    """Train one epoch on shuffled batches (order from ``seed`` and ``epoch``); returns its metrics."""
+    c, g, net = loop.config, loop.group, loop.network
+    order = torch.randperm(len(loop.train), generator=torch.Generator().manual_seed(c.seed * 100_003 + epoch))
+    batches = order.split(loop.global_batch)
+    totals = dict.fromkeys(_SUMMED, 0.0) | {"cos": []}
+    clock = {"backward_s": 0.0, "gradcheck_s": 0.0}
+    device0, collective0 = loop.device_seconds(), g.seconds
+    with Progress(len(batches), f"epoch {epoch + 1}/{c.epochs}", enabled=loop.progress) as bar:
+        for b, index in enumerate(batches):
+            x, y = loop.batch(loop.train, g.shard(index))
+            loop.optimizer.zero_grad()
+            times, diag = net(x)
+            loss = loop.loss_of(times, y)
+            t0 = time.perf_counter()
+            loss.backward()
+            clock["backward_s"] += time.perf_counter() - t0
+            if b < c.grad_check_batches and loop.device is not None:
+                t0 = time.perf_counter()
+                totals["cos"].append(gradient_agreement(loop, x, y))
+                clock["gradcheck_s"] += time.perf_counter() - t0
+            g.average_gradients(net.parameters(), len(y), len(index))
+            loop.optimizer.step()
+            net.clip_weights(loop.limits)
+            labels = class_of(y)
+            bump_times, bump_labels = (
+                gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
+            )
+            net.bump_silent(bump_times, bump_labels, c.bump * loop.optimizer.param_groups[0]["lr"] / c.lr)
+            loop.average.update()
+            _add(totals, loss.item() * len(y), int((loop.predictions(times).detach() == labels).sum()), len(y), diag)
+            bar.update(1, loss=totals["loss"] / totals["n"], acc=totals["correct"] / totals["n"])
+    timing = {"device_s": loop.device_seconds() - device0, **clock, "allreduce_s": g.seconds - collective0}
+    cos = [v for v in totals.pop("cos") if math.isfinite(v)]
+    totals.update(cos_sum=sum(cos), cos_n=len(cos))
+    if g.world > 1:  # sums over ranks (timings: mean over ranks), one all-reduce
+        keys = list(totals) + list(timing)
+        summed = g.sum_(torch.tensor([float(totals[k]) for k in totals] + list(timing.values()), dtype=torch.float64))
+        values = dict(zip(keys, summed.tolist(), strict=True))
+        totals = {k: values[k] for k in totals}
+        timing = {k: values[k] / g.world for k in timing}
+    return {
+        "train_loss": totals["loss"] / totals["n"],
+        "train_accuracy": totals["correct"] / totals["n"],
+        "grad_cosine": totals["cos_sum"] / totals["cos_n"] if totals["cos_n"] else None,
+        "bytes_per_step": totals["bytes"] / len(batches),
+        "dropped": int(totals["dropped"]),
+        "clamped_spikes": int(totals["clamped"]),
+        "spikes_beyond_max": int(totals["beyond"]),
+        **timing,
+    }
+
+
+def _add(totals: dict, loss: float, correct: int, n: int, diag) -> None:
+    health = diag.health
+    totals["loss"] += loss
+    totals["correct"] += correct
+    totals["n"] += n
+    totals["bytes"] += diag.bytes
+    totals["dropped"] += health.events_dropped_input + health.spikes_dropped_output
+    totals["clamped"] += sum(diag.clamped.values())
+    totals["beyond"] += sum(diag.beyond.values())
+
+
+def gradient_agreement(loop: Loop, x, y) -> float:
+    """Cosine similarity of the device gradient (already in ``.grad``) and the ideal model's."""
+    params = list(loop.network.weights.values())
+    device_grads = [p.grad.detach().clone() for p in params]
+    ideal = torch.autograd.grad(loop.loss_of(loop.network.simulate(x), y), params, allow_unused=True)
+    ideal = [torch.zeros_like(p) if g is None else g for p, g in zip(params, ideal, strict=True)]
+    return cosine(device_grads, ideal)
+
+
+def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    x = torch.cat([t.flatten() for t in a]).double()
+    y = torch.cat([t.flatten() for t in b]).double()
+    denom = float(x.norm() * y.norm())
+    return float(x @ y) / denom if denom > 0 else float("nan")
+
+
+def gather_outputs(loop: Loop, times: dict, labels: torch.Tensor, n: int) -> tuple[dict, torch.Tensor]:
+    """First spike times of every layer and the labels of the whole global batch (row order as in one process)."""
+    names = list(loop.network.weights)
+    first = [times[name][..., 0].detach() for name in names]
+    local = torch.cat(first + [labels.to(first[0].dtype)[:, None]], dim=1)
+    full = loop.group.gather_rows(local, n)
+    result, col = {}, 0
+    for name, f in zip(names, first, strict=True):
+        result[name] = full[:, col : col + f.shape[1], None]
+        col += f.shape[1]
+    return result, full[:, col].to(torch.int64)
+
+
+@torch.no_grad()
+def evaluate(loop: Loop, data: SpikeData | None = None, batch_size: int = 500, *, gather: bool = True) -> dict:
+    """Loss, accuracy and silent trials on ``data`` (default: the test set), sharded over the ranks and
+    summed. ``output_times`` (first output spike of every sample) are gathered to every rank when ``gather``."""
+    data = loop.test if data is None else data
+    g = loop.group
+    loss, correct, silent, outputs = 0.0, 0, 0, []
+    for index in g.shard(torch.arange(len(data))).split(batch_size):
+        x, y = loop.batch(data, index)
+        times, _ = loop.network(x)
+        pred = loop.predictions(times)
+        loss += float(loop.loss_of(times, y)) * len(y)
+        correct += int((pred == class_of(y)).sum())
+        silent += int((pred < 0).sum())
+        outputs.append(times["output"][..., 0])
+    first = torch.cat(outputs)
+    if g.world > 1:
+        loss, correct, silent = g.sum_(torch.tensor([loss, correct, silent], dtype=torch.float64)).tolist()
+        first = g.gather_rows(first, len(data)) if gather else first
+    n = len(data)
+    return {"test_loss": loss / n, "test_accuracy": correct / n, "silent_trials": int(silent), "output_times": first}

@@ -1,0 +1,154 @@
+"""The trained network as files in a run directory, and reading a finished run back.
+
+``network.json`` + ``network.npz`` (schema ``NETWORK_SCHEMA``), written at the end of a run
+from the weights the test accuracy is for (the moving average):
+
+- per layer (in order): name, size, ``max_spikes``;
+- ``weights/<layer>``: (n_in, n_out) float64 model-unit weights as the trainer holds them (map
+  them through any chip's calibration);
+- ``effective/<layer>``: (n_in, n_out) the weights the neurons actually see on this chip
+  (quantised, divided by each neuron's weight scale; equal to ``weights`` in software);
+- ``hardware/<layer>``: (n_in, n_out) int8 signed 6-bit chip weights (device runs only);
+- ``lif/<layer>/<field>``: (n_out,) per-neuron ``LIFParameters`` in model units (tau_mem,
+  tau_syn, v_th, v_leak, v_reset, t_refrac; seconds and threshold distances);
+- the input population (size, duplication, input latency), the trial duration, chip id,
+  calibration id and the weight-quantisation rule.
+
+``load_run(run_dir)`` returns a ``FinishedRun`` with the config and these arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pathlib
+
+import attrs
+import numpy as np
+import torch
+
+from hil.errors import ConfigError
+from hil.files import write_atomic
+
+from .config import TrainerConfig
+from .lif import LIFParameters
+from .network import Layer
+
+NETWORK_SCHEMA = 1
+LIF_FIELDS = ("tau_mem", "tau_syn", "v_th", "v_leak", "v_reset", "t_refrac")
+
+
+def write_network(out_dir, backend, config: TrainerConfig) -> dict[str, str]:
+    """Write ``network.json``/``network.npz`` for the backend's network as it is now; returns name -> path."""
+    out = pathlib.Path(out_dir)
+    net = backend.network
+    arrays = {}
+    with torch.no_grad():
+        for name, (eff, hw) in net.effective_weights().items():
+            n = net.weights[name].shape[1]
+            arrays[f"weights/{name}"] = net.weights[name].detach().double().numpy()
+            arrays[f"effective/{name}"] = eff.detach().double().numpy()
+            if hw is not None:
+                arrays[f"hardware/{name}"] = np.asarray(hw, np.int8)
+            params = net.params[name]
+            for field in LIF_FIELDS:
+                value = torch.as_tensor(getattr(params, field), dtype=torch.float64)
+                arrays[f"lif/{name}/{field}"] = value.expand(n).numpy().copy()
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    data = buffer.getvalue()
+    meta = {
+        "schema": NETWORK_SCHEMA,
+        "kind": "bss2-hil network",
+        "layers": [{"name": layer.name, "size": layer.size, "max_spikes": layer.max_spikes} for layer in net.chain],
+        "input": {"size": net.n_inputs, "duplication": net.duplication, "latency_s": net.input_latency_s},
+        "duration_s": net.duration_s,
+        "backend": "software" if backend.device is None else "device",
+        "chip_id": backend.chip_id,
+        "calibration_id": backend.calibration_id,
+        "quantisation": None if backend.device is None else "hil.quantize: clip(round(w * scale), -63, 63) per layer",
+        "arrays": "network.npz",
+        "arrays_sha256": hashlib.sha256(data).hexdigest(),
+        "config": config.to_dict(),
+    }
+    write_atomic(out / "network.npz", data)
+    write_atomic(out / "network.json", json.dumps(meta, indent=2) + "\n")
+    return {"json": str(out / "network.json"), "arrays": str(out / "network.npz")}
+
+
+@attrs.frozen(eq=False)
+class TrainedLayer:
+    """One layer of a finished run: model-unit and effective weights (n_in, n_out), per-neuron parameters."""
+
+    layer: Layer
+    weights: np.ndarray
+    effective: np.ndarray
+    lif: LIFParameters
+    hardware: np.ndarray | None = None
+
+
+@attrs.frozen(eq=False)
+class FinishedRun:
+    """A run directory read back: its config, layers, input population, chip and calibration."""
+
+    path: pathlib.Path
+    config: TrainerConfig
+    layers: list
+    n_inputs: int
+    duplication: int
+    input_latency_s: float
+    duration_s: float
+    chip_id: str | None
+    calibration_id: str | None
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Layer -> model-unit weights (what to load into a new network of the same shape)."""
+        return {t.layer.name: t.weights for t in self.layers}
+
+
+def load_run(run_dir) -> FinishedRun:
+    """Read ``network.json``/``network.npz`` of a finished run; ``ConfigError`` names the file and the problem."""
+    path = pathlib.Path(run_dir)
+    meta_path = path / "network.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        raw = (path / "network.npz").read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"run {path}: {pathlib.Path(exc.filename).name} is missing; is it a finished run of tools/train?"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"run {path}: cannot read network.json/network.npz ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("kind") != "bss2-hil network" or meta.get("schema") != NETWORK_SCHEMA:
+        raise ConfigError(f"{meta_path}: not a network file of schema {NETWORK_SCHEMA}")
+    if hashlib.sha256(raw).hexdigest() != meta.get("arrays_sha256"):
+        raise ConfigError(f"{meta_path}: network.npz does not match its checksum (corrupt or from another run)")
+    config = TrainerConfig.from_dict(meta["config"])
+    with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+        trained = []
+        for spec in meta["layers"]:
+            name = spec["name"]
+            lif = LIFParameters(**{f: torch.from_numpy(arrays[f"lif/{name}/{f}"]) for f in LIF_FIELDS})
+            hw = arrays[f"hardware/{name}"] if f"hardware/{name}" in arrays.files else None
+            trained.append(
+                TrainedLayer(
+                    Layer(name, spec["size"], spec["max_spikes"]),
+                    arrays[f"weights/{name}"],
+                    arrays[f"effective/{name}"],
+                    lif,
+                    hw,
+                )
+            )
+    source = meta["input"]
+    return FinishedRun(
+        path,
+        config,
+        trained,
+        source["size"],
+        source["duplication"],
+        source["latency_s"],
+        meta["duration_s"],
+        meta["chip_id"],
+        meta["calibration_id"],
+    )
