@@ -79,10 +79,8 @@ def calibrate(device: MeteredDevice, config, calibration_file: str | None, *, pr
                 "calibrate this chip (tools/calibrate) or drop --calibration to calibrate automatically"
             )
         return result, "file"
-    runs = device.totals.runs
     result = calibration.calibrate(device, calibration_target(config), progress=progress, cache=True)
-    # A cache hit runs nothing on the device. Until calibrate() reports the hit itself, this is how we tell.
-    return result, "cache" if device.totals.runs == runs else "calibrated"
+    return result, "cache" if result.from_cache else "calibrated"
 
 
 def place_on_calibrated(network: hil.Network, placement: hil.Placement, result) -> hil.Placement:
