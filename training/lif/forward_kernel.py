@@ -1,158 +1,25 @@
-"""Exact event-driven forward pass of a layer of current-based LIF neurons.
+"""Exact event-driven forward pass of a layer of current-based LIF neurons (a numba kernel).
 
-Internal module: the public entry point is :func:`training.lif.spike_times`.
-
-Units: times in seconds, voltages in model units; ``u = V - v_leak`` is the membrane
-voltage relative to the leak. Between two input events the state follows
-
-    u(s) = u0 exp(-s/tau_mem) + i0 (s/tau_mem) K(s),    i(s) = i0 exp(-s/tau_syn),
-    K(s) = (exp(-s/tau_syn) - exp(-s/tau_mem)) / (s (1/tau_mem - 1/tau_syn)),
-
-with ``(s/tau_mem) K`` evaluated as a difference of exponentials when the time constants
-differ by more than 0.1 % and through ``expm1`` otherwise, so that it is accurate for every
-ratio, including ``tau_mem == tau_syn`` (``K = exp(-s/tau)``).
-
-The simulation is a numba kernel that walks, per trial and neuron, once through the sorted
-input events, testing each free-evolution segment for a threshold crossing and solving for
-it (closed form for tau ratio 2 or 1/2, safeguarded Newton otherwise). It computes in
-float64 whatever the working dtype and casts the results back; batch slices run on
-torch.get_num_threads() threads.
+The kernel walks, per trial and neuron, once through the sorted input events, testing each
+free-evolution segment for a threshold crossing and solving for it (closed form for tau
+ratio 2 or 1/2, safeguarded Newton otherwise). It computes in float64 whatever the working
+dtype and casts the results back. See docs/eventprop.md.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 import numba
 import numpy as np
 import torch
 
+from .events import Events, as_float64, event_arrays
+from .free_evolution import CLOSED_FORMS, evolve, neuron_constants
+from .parameters import Dynamics
+from .threads import over_batch
+
 _NEWTON_MAX_ITER = 100
-CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # Dynamics.closed_form -> the kernels' ``form``
-
-
-class Dynamics(NamedTuple):
-    """Per-neuron constants, each a tensor of shape (n_out,) in the working dtype."""
-
-    tau_mem: torch.Tensor
-    tau_syn: torch.Tensor
-    theta: torch.Tensor  # v_th - v_leak
-    u_reset: torch.Tensor  # v_reset - v_leak
-    t_refrac: torch.Tensor
-    rate_syn: torch.Tensor  # 1/tau_syn
-    closed_form: str  # "mem2" (tau_mem = 2 tau_syn), "syn2" (tau_syn = 2 tau_mem) or ""
-
-
-class Events(NamedTuple):
-    """Input events of a batch, sorted by time per trial, restricted to t < t_max.
-
-    ``times`` (batch, E) clamped to t_max; ``order`` (batch, E) index into the flattened
-    (n_in * k) input spikes; ``source`` (batch, E) presynaptic neuron; ``weights``
-    (n_in, n_out) the layer's weights (detached): event e of trial b adds
-    ``weights[source[b, e]]`` to the synaptic currents.
-    """
-
-    times: torch.Tensor
-    order: torch.Tensor
-    source: torch.Tensor
-    weights: torch.Tensor
-
-
-def make_events(input_times: torch.Tensor, weights: torch.Tensor, t_max: float) -> Events:
-    """Sort the input spikes of each trial and drop columns that are late in every trial."""
-    batch = input_times.shape[0]
-    n_in = weights.shape[0]
-    k = input_times.shape[2] if input_times.dim() == 3 else 1
-    flat = input_times.detach().reshape(batch, n_in * k)
-    times, order = torch.sort(flat, dim=1)
-    n_events = int((times < t_max).sum(dim=1).max()) if times.numel() else 0
-    times, order = times[:, :n_events].clamp(max=t_max), order[:, :n_events]
-    source = torch.div(order, k, rounding_mode="floor")
-    return Events(times, order, source, weights.detach())
-
-
-# --- numba building blocks (float64 scalars), shared with the adjoint in training.eventprop ------
-@numba.njit(cache=True, inline="always")
-def neuron_constants(tau_mem, tau_syn):
-    """(rate_mem, rate_syn, rate_gap, syn_longer, gain, peak_eps) of one neuron.
-
-    ``gain`` = tau_syn / (tau_syn - tau_mem) when the time constants differ by more than
-    0.1 %, else 0 (see :func:`current_response`); ``peak_eps`` = tau_syn/tau_mem - 1.
-    """
-    rate_mem, rate_syn = 1.0 / tau_mem, 1.0 / tau_syn
-    gap = tau_syn - tau_mem
-    gain = tau_syn / gap if abs(gap) > 1e-3 * max(tau_syn, tau_mem) else 0.0
-    return rate_mem, rate_syn, abs(rate_mem - rate_syn), tau_syn >= tau_mem, gain, tau_syn / tau_mem - 1.0
-
-
-@numba.njit(cache=True, inline="always")
-def current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain):
-    """(s/tau_mem) K(s): u at time s >= 0 of a neuron started at u = 0 with unit current.
-
-    decay_mem = exp(-s/tau_mem), decay_syn = exp(-s/tau_syn). With ``gain`` != 0 the
-    difference form gain (decay_syn - decay_mem) (absolute error <= |gain| eps <= 1000 eps);
-    otherwise exp(-s/tau_long) expm1(-s g)/(-s g), exact for every ratio including 1.
-    """
-    if gain != 0.0:
-        return gain * (decay_syn - decay_mem)
-    z = min(-s * rate_gap, -1e-30)
-    return (s * rate_mem) * (decay_syn if syn_longer else decay_mem) * (math.expm1(z) / z)
-
-
-@numba.njit(cache=True, inline="always")
-def decays(s, rate_mem, rate_syn, form):
-    """(exp(-s/tau_mem), exp(-s/tau_syn)): one exponential and a square for tau ratio 2
-    (form 1: tau_mem = 2 tau_syn) or 1/2 (form 2), two otherwise (form 0)."""
-    if form == 1:
-        decay_mem = math.exp(-s * rate_mem)
-        return decay_mem, decay_mem * decay_mem
-    if form == 2:
-        decay_syn = math.exp(-s * rate_syn)
-        return decay_syn * decay_syn, decay_syn
-    return math.exp(-s * rate_mem), math.exp(-s * rate_syn)
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}  # thread count -> pool, kept: a new thread's first kernel call is slow
-os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
-
-
-def over_batch(run, batch: int, min_slice: int = 64) -> list:
-    """Call run(lo, hi) on up to torch.get_num_threads() contiguous slices of range(batch) at
-    once, each of at least ``min_slice`` rows (smaller ones do not pay for the hand-over);
-    returns the results in slice order.
-
-    For numba kernels compiled with nogil=True that write disjoint batch rows.
-    """
-    n = max(min(torch.get_num_threads(), batch // min_slice), 1)
-    if n == 1:
-        return [run(0, batch)]
-    pool = _POOLS.get(n) or _POOLS.setdefault(n, ThreadPoolExecutor(n, thread_name_prefix="lif-kernel"))
-    bounds = np.linspace(0, batch, n + 1).astype(int)
-    return list(pool.map(run, bounds[:-1], bounds[1:]))
-
-
-def as_float64(x: torch.Tensor) -> np.ndarray:
-    """A contiguous float64 numpy copy (or view) of a tensor, for the kernels."""
-    return np.ascontiguousarray(x.detach().to(torch.float64).numpy())
-
-
-def event_arrays(events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times (batch, E) float64, source (batch, E) int64, weights (n_in, n_out) float64) for the kernels."""
-    return as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
-
-
-# --- the forward kernel --------------------------------------------------------------------------
-@numba.njit(cache=True, inline="always")
-def _evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
-    """(u, i) after a free evolution of length s >= 0 from (u0, i0)."""
-    decay_mem, decay_syn = decays(s, rate_mem, rate_syn, form)
-    return (
-        u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
-        i0 * decay_syn,
-    )
 
 
 @numba.njit(cache=True, inline="always")
@@ -201,10 +68,10 @@ def _solve_newton(u0, i0, hi, theta, rate_mem, rate_syn, rate_gap, syn_longer, g
     the result exact to rounding) or when the bracket is narrower than tol.
     """
     lo = 0.0
-    u_hi, _ = _evolve(u0, i0, hi, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
+    u_hi, _ = evolve(u0, i0, hi, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
     x = hi * min(max((theta - u0) / max(u_hi - u0, 1e-300), 0.0), 1.0)
     for _ in range(_NEWTON_MAX_ITER):
-        u, i = _evolve(u0, i0, x, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
+        u, i = evolve(u0, i0, x, rate_mem, rate_syn, rate_gap, syn_longer, gain, 0)
         f = u - theta
         slope = (i - u) * rate_mem
         if f < 0.0:
@@ -272,7 +139,7 @@ def _simulate_kernel(
                         i *= math.exp(-(t_free - t) * rate_syn)
                         t, u = t_free, u_reset[j]
                     length = t_next - t
-                    u_end, i_end = _evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)
+                    u_end, i_end = evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)
                     if length > 0.0 and i > u and i > th:
                         hi = length
                         crossing = u_end >= th

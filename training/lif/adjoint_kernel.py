@@ -1,7 +1,4 @@
-"""EventProp adjoint of an LIF layer, evaluated in closed form at the input events.
-
-Internal module: the public entry points are :func:`training.lif.spike_times` and
-:func:`training.lif.replay_spike_times`. See docs/eventprop.md for the derivation.
+"""EventProp adjoint of an LIF layer, evaluated in closed form at the input events (a numba kernel).
 
 For output spike m of neuron j at time T_m (free evolution restarted at r_m, which is 0 for
 the first spike and T_{m-1} + t_refrac after), the reverse-time adjoint is
@@ -16,7 +13,7 @@ tau_mem dV/dt just before the spike) and G_m the total derivative of the loss by
     G_m = dL/dT_m + c_{m+1} (I(r_{m+1}) - u_reset) exp(-(T_{m+1} - r_{m+1})/tau_mem).
 
 Then dL/dw_ij = -tau_syn sum_k lambda_I[j](t_k) over the events t_k of input i and
-dL/dt_k = sum_j w_ij (lambda_V[j](t_k) - lambda_I[j](t_k)).
+dL/dt_k = sum_j w_ij (lambda_V[j](t_k) - lambda_I[j](t_k)). See docs/eventprop.md.
 """
 
 from __future__ import annotations
@@ -28,19 +25,10 @@ import numba
 import numpy as np
 import torch
 
-from training.lif_forward import (
-    CLOSED_FORMS,
-    Dynamics,
-    Events,
-    as_float64,
-    current_response,
-    decays,
-    event_arrays,
-    make_events,
-    neuron_constants,
-    over_batch,
-    simulate,
-)
+from .events import Events, as_float64, event_arrays
+from .free_evolution import CLOSED_FORMS, current_response, decays, neuron_constants
+from .parameters import Dynamics
+from .threads import over_batch
 
 
 class SpikeState(NamedTuple):
@@ -105,7 +93,7 @@ def _adjoint_kernel(
 
     Events ``ev_times`` and ``source`` (batch, E) through ``weights`` (n_in, n_out); spike
     state and ``grad_times`` (batch, n_out, M) as in :class:`SpikeState`; parameters (n_out,);
-    ``form`` as in :func:`training.lif_forward.decays`.
+    ``form`` as in :func:`training.lif.free_evolution.decays`.
     """
     batch, n_events = ev_times.shape
     n_out, n_spikes = times.shape[1], times.shape[2]
@@ -172,88 +160,3 @@ def adjoint_gradients(events: Events, state: SpikeState, grad_times: torch.Tenso
     grad_weights = sum(over_batch(run, batch))
     dtype = events.weights.dtype
     return torch.from_numpy(grad_weights).to(dtype), torch.from_numpy(grad_t).to(dtype)
-
-
-def _input_gradients(ctx, events: Events, grad_weights: torch.Tensor, grad_t_ev: torch.Tensor):
-    """Scatter per-event time gradients back to the input_times layout."""
-    grad_inputs = None
-    if ctx.needs_input_grad[0]:
-        input_shape = ctx.input_shape
-        flat = grad_t_ev.new_zeros(input_shape[0], math.prod(input_shape[1:]))
-        grad_inputs = flat.scatter_(1, events.order, grad_t_ev).reshape(input_shape)
-    return grad_inputs, grad_weights if ctx.needs_input_grad[1] else None
-
-
-def _save(ctx, input_times, weights, events: Events, dyn: Dynamics, *extra):
-    ctx.input_shape, ctx.dyn = input_times.shape, dyn
-    ctx.save_for_backward(events.times, events.order, events.source, events.weights, *extra)
-
-
-def _load(ctx):
-    times, order, source, weights, *extra = ctx.saved_tensors
-    return Events(times, order, source, weights), extra
-
-
-class SimulatedSpikes(torch.autograd.Function):
-    """Forward: exact event-driven simulation. Backward: EventProp.
-
-    The drive I - theta at a simulated spike is positive by construction; rounding at a
-    grazing crossing can make it ~0, so it is floored at sqrt(eps) * theta (exact otherwise).
-    """
-
-    @staticmethod
-    def forward(ctx, input_times, weights, dyn: Dynamics, t_max: float, max_spikes: int):
-        events = make_events(input_times, weights, t_max)
-        times, currents, overflow = simulate(events, dyn, t_max=t_max, max_spikes=max_spikes)
-        _save(ctx, input_times, weights, events, dyn, times, currents)
-        ctx.mark_non_differentiable(overflow)
-        return times, overflow
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_times, _grad_overflow):
-        events, (times, currents) = _load(ctx)
-        state = spike_state(events, times, ctx.dyn, currents)
-        floor = math.sqrt(torch.finfo(times.dtype).eps) * ctx.dyn.theta[:, None]
-        state = state._replace(drive=torch.maximum(state.drive, floor))
-        grads = _input_gradients(ctx, events, *adjoint_gradients(events, state, grad_times, ctx.dyn))
-        return (*grads, None, None, None)
-
-
-class ReplayedSpikes(torch.autograd.Function):
-    """Forward: returns the measured spike times. Backward: EventProp on the replayed model."""
-
-    @staticmethod
-    def forward(ctx, input_times, weights, measured, dyn: Dynamics, t_max: float, drive_floor: float):
-        events = make_events(input_times, weights, t_max)
-        sorted_times, perm = torch.sort(measured.detach(), dim=-1)
-        sorted_times = torch.where(sorted_times < t_max, sorted_times, torch.full_like(sorted_times, float("inf")))
-        state = spike_state(events, sorted_times, dyn)
-        floor = drive_floor * dyn.theta[:, None]
-        low = state.valid & (state.drive < floor)
-        state = state._replace(drive=torch.where(low, floor.expand_as(state.drive), state.drive))
-        _save(
-            ctx,
-            input_times,
-            weights,
-            events,
-            dyn,
-            perm,
-            state.valid,
-            state.times,
-            state.restart,
-            state.drive,
-            state.drive_restart,
-        )
-        n_clamped = low.sum()
-        ctx.mark_non_differentiable(n_clamped)
-        return measured.detach().clone(), n_clamped
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_times, _grad_clamped):
-        events, (perm, *fields) = _load(ctx)
-        state = SpikeState(*fields)
-        grad_sorted = grad_times.gather(-1, perm)
-        grads = _input_gradients(ctx, events, *adjoint_gradients(events, state, grad_sorted, ctx.dyn))
-        return (*grads, None, None, None, None)
