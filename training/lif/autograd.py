@@ -1,98 +1,117 @@
-"""The autograd Functions of an LIF layer: simulated spikes (forward kernel, EventProp
-backward) and replayed spikes (measured forward, EventProp backward of the model)."""
+"""The autograd Functions of an LIF layer: simulated spikes (forward kernel) and measured spikes
+(replay kernel), both with the EventProp backward of the model (adjoint kernel).
+
+Tensors cross into numpy without torch operations on them (see events.as_float64); the
+arrays are checked and converted by training.lif.checks before they get here.
+"""
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 
-from .adjoint_kernel import SpikeState, adjoint_gradients, spike_state
-from .events import Events, make_events
-from .forward_kernel import simulate
+from .adjoint_kernel import adjoint
+from .events import LayerArrays, as_float64, to_tensor
+from .forward_kernel import TIME, simulate
 from .parameters import Dynamics
+from .replay_kernel import replay_state
 
 
-def _input_gradients(ctx, events: Events, grad_weights: torch.Tensor, grad_t_ev: torch.Tensor):
-    """Scatter per-event time gradients back to the input_times layout."""
-    grad_inputs = None
-    if ctx.needs_input_grad[0]:
-        input_shape = ctx.input_shape
-        flat = grad_t_ev.new_zeros(input_shape[0], math.prod(input_shape[1:]))
-        grad_inputs = flat.scatter_(1, events.order, grad_t_ev).reshape(input_shape)
-    return grad_inputs, grad_weights if ctx.needs_input_grad[1] else None
+def _gradient_array(grad: torch.Tensor | None, shape) -> np.ndarray:
+    return np.zeros(shape) if grad is None else as_float64(grad)
 
 
-def _save(ctx, input_times, weights, events: Events, dyn: Dynamics, *extra):
-    ctx.input_shape, ctx.dyn = input_times.shape, dyn
-    ctx.save_for_backward(events.times, events.order, events.source, events.weights, *extra)
+def _backward(ctx, grad_spikes: np.ndarray, grad_samples: np.ndarray):
+    """(dL/d input_times, dL/d weights) in the inputs' layout and dtype."""
+    a = ctx.arrays
+    grad_weights, grad_inputs = adjoint(
+        a.inputs,
+        a.k,
+        ctx.order,
+        ctx.counts,
+        a.weights,
+        ctx.dyn,
+        ctx.record,
+        grad_spikes,
+        a.samples,
+        grad_samples,
+        t_max=ctx.t_max,
+    )
+    return (
+        to_tensor(grad_inputs.reshape(ctx.input_shape), ctx.dtype) if ctx.needs_input_grad[0] else None,
+        to_tensor(grad_weights, ctx.dtype) if ctx.needs_input_grad[1] else None,
+    )
 
 
-def _load(ctx):
-    times, order, source, weights, *extra = ctx.saved_tensors
-    return Events(times, order, source, weights), extra
+def _keep(ctx, input_times, weights, arrays, dyn, t_max, record, order, counts):
+    ctx.set_materialize_grads(False)  # unused outputs get no zero tensors
+    ctx.input_shape, ctx.dtype, ctx.arrays, ctx.dyn, ctx.t_max = input_times.shape, weights.dtype, arrays, dyn, t_max
+    ctx.record, ctx.order, ctx.counts = record, order, counts
 
 
-class SimulatedSpikes(torch.autograd.Function):
-    """Forward: exact event-driven simulation. Backward: EventProp.
+class SimulatedLayer(torch.autograd.Function):
+    """Forward: the exact event-driven simulation. Backward: EventProp.
 
-    The drive I - theta at a simulated spike is positive by construction; rounding at a
-    grazing crossing can make it ~0, so it is floored at sqrt(eps) * theta (exact otherwise).
+    Outputs: times (batch, n_out, max_spikes), overflow (batch, n_out) and voltages
+    (batch, n_out, S), NaN where the model does not know them (after a dropped spike); their
+    gradients are ignored there.
     """
 
     @staticmethod
-    def forward(ctx, input_times, weights, dyn: Dynamics, t_max: float, max_spikes: int):
-        events = make_events(input_times, weights, t_max)
-        times, currents, overflow = simulate(events, dyn, t_max=t_max, max_spikes=max_spikes)
-        _save(ctx, input_times, weights, events, dyn, times, currents)
+    def forward(ctx, input_times, weights, arrays: LayerArrays, dyn: Dynamics, t_max: float, max_spikes: int):
+        sim = simulate(arrays.inputs, arrays.k, arrays.weights, dyn, arrays.samples, t_max=t_max, max_spikes=max_spikes)
+        _keep(ctx, input_times, weights, arrays, dyn, t_max, sim.spikes, sim.order, sim.counts)
+        ctx.unknown = np.isnan(sim.voltages)
+        overflow = torch.from_numpy(sim.overflow)
         ctx.mark_non_differentiable(overflow)
-        return times, overflow
+        return to_tensor(sim.spikes[TIME], weights.dtype), overflow, to_tensor(sim.voltages, weights.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_times, _grad_overflow):
-        events, (times, currents) = _load(ctx)
-        state = spike_state(events, times, ctx.dyn, currents)
-        floor = math.sqrt(torch.finfo(times.dtype).eps) * ctx.dyn.theta[:, None]
-        state = state._replace(drive=torch.maximum(state.drive, floor))
-        grads = _input_gradients(ctx, events, *adjoint_gradients(events, state, grad_times, ctx.dyn))
-        return (*grads, None, None, None)
-
-
-class ReplayedSpikes(torch.autograd.Function):
-    """Forward: returns the measured spike times. Backward: EventProp on the replayed model."""
-
-    @staticmethod
-    def forward(ctx, input_times, weights, measured, dyn: Dynamics, t_max: float, drive_floor: float):
-        events = make_events(input_times, weights, t_max)
-        sorted_times, perm = torch.sort(measured.detach(), dim=-1)
-        sorted_times = torch.where(sorted_times < t_max, sorted_times, torch.full_like(sorted_times, float("inf")))
-        state = spike_state(events, sorted_times, dyn)
-        floor = drive_floor * dyn.theta[:, None]
-        low = state.valid & (state.drive < floor)
-        state = state._replace(drive=torch.where(low, floor.expand_as(state.drive), state.drive))
-        _save(
-            ctx,
-            input_times,
-            weights,
-            events,
-            dyn,
-            perm,
-            state.valid,
-            state.times,
-            state.restart,
-            state.drive,
-            state.drive_restart,
-        )
-        n_clamped = low.sum()
-        ctx.mark_non_differentiable(n_clamped)
-        return measured.detach().clone(), n_clamped
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_times, _grad_clamped):
-        events, (perm, *fields) = _load(ctx)
-        state = SpikeState(*fields)
-        grad_sorted = grad_times.gather(-1, perm)
-        grads = _input_gradients(ctx, events, *adjoint_gradients(events, state, grad_sorted, ctx.dyn))
+    def backward(ctx, grad_times, _grad_overflow, grad_voltages):
+        grad_samples = _gradient_array(grad_voltages, ctx.unknown.shape)
+        grad_samples[ctx.unknown] = 0.0
+        grads = _backward(ctx, _gradient_array(grad_times, ctx.record.shape[1:]), grad_samples)
         return (*grads, None, None, None, None)
+
+
+class ReplayedLayer(torch.autograd.Function):
+    """Forward: the measured spike times and voltages, unchanged. Backward: EventProp on the
+    model replayed at the measured spikes.
+
+    ``measured`` (batch, n_out, M) any order (times at or after t_max are ignored), and
+    ``voltages`` (batch, n_out, S) at arrays.samples, are the outputs; ``floor`` is the least
+    drive at a measured spike in units of theta. Also returns the number of raised drives.
+    """
+
+    @staticmethod
+    def forward(ctx, input_times, weights, measured, voltages, arrays: LayerArrays, dyn: Dynamics, t_max, floor):
+        times = as_float64(measured)  # a copy: changed below
+        times[~(times < t_max)] = np.inf
+        ctx.perm = np.argsort(times, axis=-1, kind="stable")
+        record, n_clamped, order, counts = replay_state(
+            arrays.inputs,
+            arrays.k,
+            arrays.weights,
+            dyn,
+            np.take_along_axis(times, ctx.perm, -1),
+            t_max=t_max,
+            floor=floor,
+        )
+        _keep(ctx, input_times, weights, arrays, dyn, t_max, record, order, counts)
+        n_clamped = torch.tensor(n_clamped)
+        ctx.mark_non_differentiable(n_clamped)
+        return (
+            torch.from_numpy(measured.detach().numpy().copy()),
+            n_clamped,
+            torch.from_numpy(voltages.detach().numpy().copy()),
+        )
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_times, _grad_clamped, grad_voltages):
+        grad_spikes = np.take_along_axis(_gradient_array(grad_times, ctx.perm.shape), ctx.perm, -1)
+        grads = _backward(
+            ctx, grad_spikes, _gradient_array(grad_voltages, (*ctx.perm.shape[:2], ctx.arrays.samples.shape[1]))
+        )
+        return (*grads, None, None, None, None, None, None)

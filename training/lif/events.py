@@ -1,47 +1,87 @@
-"""Input events of a layer: the input spikes of each trial sorted by time, and their
-conversion to the arrays the kernels take."""
+"""Input events of a layer: the input spikes of each trial in time order, as the kernels see them.
+
+Input times (batch, n_in) or (batch, n_in, k) are flattened to (batch, n_in * k); input
+spike ``f`` of a trial comes from presynaptic neuron ``f // k``. Each trial's
+spikes are sorted by :func:`sort_rows` and :func:`trial_events` (as a stable sort would:
+equal times keep their input order); the kernels use those before t_max, as (time,
+presynaptic neuron) pairs in scratch rows.
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 
-
-class Events(NamedTuple):
-    """Input events of a batch, sorted by time per trial, restricted to t < t_max.
-
-    ``times`` (batch, E) clamped to t_max; ``order`` (batch, E) index into the flattened
-    (n_in * k) input spikes; ``source`` (batch, E) presynaptic neuron; ``weights``
-    (n_in, n_out) the layer's weights (detached): event e of trial b adds
-    ``weights[source[b, e]]`` to the synaptic currents.
-    """
-
-    times: torch.Tensor
-    order: torch.Tensor
-    source: torch.Tensor
-    weights: torch.Tensor
+NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-def make_events(input_times: torch.Tensor, weights: torch.Tensor, t_max: float) -> Events:
-    """Sort the input spikes of each trial and drop columns that are late in every trial."""
-    batch = input_times.shape[0]
-    n_in = weights.shape[0]
+class LayerArrays(NamedTuple):
+    """A layer's inputs as float64 arrays: ``inputs`` (batch, n_in * k) with ``k`` spikes per
+    input neuron, ``weights`` (n_in, n_out), ``samples`` (1 or batch, S) ascending sample times."""
+
+    inputs: np.ndarray
+    k: int
+    weights: np.ndarray
+    samples: np.ndarray
+
+
+def flat_inputs(input_times: torch.Tensor) -> tuple[np.ndarray, int]:
+    """(times (batch, n_in * k) float64, k) from input_times (batch, n_in) or (batch, n_in, k)."""
     k = input_times.shape[2] if input_times.dim() == 3 else 1
-    flat = input_times.detach().reshape(batch, n_in * k)
-    times, order = torch.sort(flat, dim=1)
-    n_events = int((times < t_max).sum(dim=1).max()) if times.numel() else 0
-    times, order = times[:, :n_events].clamp(max=t_max), order[:, :n_events]
-    source = torch.div(order, k, rounding_mode="floor")
-    return Events(times, order, source, weights.detach())
+    flat = input_times.detach().reshape(input_times.shape[0], -1)
+    return as_float64(flat), k
 
 
 def as_float64(x: torch.Tensor) -> np.ndarray:
-    """A contiguous float64 numpy copy (or view) of a tensor, for the kernels."""
-    return np.ascontiguousarray(x.detach().to(torch.float64).numpy())
+    """A C-contiguous float64 numpy copy of a CPU tensor, made by numpy rather than torch: torch
+    would run large copies on its OpenMP threads, which stall when another process holds a
+    core. A copy, so that later in-place changes of the tensor do not reach the backward."""
+    return np.array(x.detach().numpy(), dtype=np.float64, order="C")
 
 
-def event_arrays(events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times (batch, E) float64, source (batch, E) int64, weights (n_in, n_out) float64) for the kernels."""
-    return as_float64(events.times), np.ascontiguousarray(events.source.numpy()), as_float64(events.weights)
+def to_tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """A tensor of the given dtype from a float64 array, converted by numpy (see as_float64);
+    shares memory with ``x`` when no conversion is needed."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=NUMPY_DTYPES[dtype]))
+
+
+@numba.njit(cache=True, inline="always")
+def gather_events(inputs, order, n_events, k, times, source):
+    """Write the times and presynaptic neurons of the first n_events events in ``order`` into
+    ``times`` and ``source`` (scratch rows of length >= n_events)."""
+    for e in range(n_events):
+        times[e] = inputs[order[e]]
+        source[e] = order[e] // k
+
+
+def sort_rows(inputs: np.ndarray, lo: int, hi: int, order: np.ndarray) -> None:
+    """order[lo:hi] = the indices that sort each row of inputs[lo:hi] (numpy's quicksort, which
+    is vectorised; ties are put in input order by :func:`trial_events`)."""
+    order[lo:hi] = np.argsort(inputs[lo:hi], axis=1, kind="quicksort")
+
+
+@numba.njit(cache=True, inline="always")
+def trial_events(inputs, k, t_max, order, times, source):
+    """Events of one trial: ``order`` sorts ``inputs`` (n_in * k,); put equal times in input
+    order (so the result is that of a stable sort), write the times and presynaptic neurons
+    of the events before t_max into ``times`` and ``source``, and return their number."""
+    n_events = 0
+    while n_events < inputs.shape[0] and inputs[order[n_events]] < t_max:
+        n_events += 1
+    start = 0
+    while start < n_events:
+        stop = start + 1
+        while stop < n_events and inputs[order[stop]] == inputs[order[start]]:
+            stop += 1
+        for e in range(start + 1, stop):  # insertion sort of a run of equal times by index
+            f, p = order[e], e - 1
+            while p >= start and order[p] > f:
+                order[p + 1] = order[p]
+                p -= 1
+            order[p + 1] = f
+        start = stop
+    gather_events(inputs, order, n_events, k, times, source)
+    return n_events

@@ -1,25 +1,48 @@
 """Exact event-driven forward pass of a layer of current-based LIF neurons (a numba kernel).
 
-The kernel walks, per trial and neuron, once through the sorted input events, testing each
-free-evolution segment for a threshold crossing and solving for it (closed form for tau
-ratio 2 or 1/2, safeguarded Newton otherwise). It computes in float64 whatever the working
-dtype and casts the results back. See docs/eventprop.md.
+Per trial and neuron the kernel walks once through the sorted input events, carrying
+(u, I) from event to event (``u = V - v_leak``); each free-evolution segment is tested for
+a threshold crossing, which is solved for in closed form (tau ratio 2 or 1/2) or by
+safeguarded Newton. Membrane samples are read off the segment that holds them, without
+splitting it, so asking for voltages does not change a spike time. Everything is computed
+in float64. See docs/eventprop.md.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
-import torch
 
-from .events import Events, as_float64, event_arrays
-from .free_evolution import CLOSED_FORMS, evolve, neuron_constants
-from .parameters import Dynamics
-from .threads import over_batch
+from .events import sort_rows, trial_events
+from .free_evolution import evolve, gap_propagators, neuron_constants, propagators
+from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, Dynamics
+from .threads import over_chunks
 
 _NEWTON_MAX_ITER = 100
+TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (4, batch, n_out, max_spikes)
+
+
+class Simulation(NamedTuple):
+    """Result of :func:`simulate`, numpy arrays (float64 unless said).
+
+    ``spikes`` (4, batch, n_out, max_spikes), rows:
+        TIME         spike times, inf where none;
+        DRIVE        tau_mem dV/dt just before the spike, I - theta, floored at floor_scale * theta;
+        RESTART      end of the refractory hold after the spike, spike + t_refrac;
+        DRIVE_AFTER  I - u_reset at that restart (events before it); 0 if it is at or after t_max.
+    ``overflow`` (batch, n_out) bool; ``voltages`` (batch, n_out, S) V at the sample times,
+    NaN at and after a spike beyond max_spikes; ``order`` (batch, n_in * k) int64 and
+    ``counts`` (batch,) int64: the sorted input events (see events.sort_events).
+    """
+
+    spikes: np.ndarray
+    overflow: np.ndarray
+    voltages: np.ndarray
+    order: np.ndarray
+    counts: np.ndarray
 
 
 @numba.njit(cache=True, inline="always")
@@ -90,113 +113,180 @@ def _solve_newton(u0, i0, hi, theta, rate_mem, rate_syn, rate_gap, syn_longer, g
     return x
 
 
+@numba.njit(cache=True, inline="always")
+def _crossing_bracket(u, i, length, u_end, i_end, th, tau_syn, consts):
+    """End hi of a bracket [0, hi] holding the first time at which u, free from (u, i), reaches
+    th within a segment of ``length``; -1 if it does not reach it.
+
+    A crossing needs i > u (u rising) and i > th (u stays below i on its rise); it then
+    happens iff u_end >= th (the root is then the only one, as u has a single maximum) or
+    the maximum lies inside the segment and reaches th (there u = i).
+    """
+    if not (length > 0.0 and i > u and i > th):
+        return -1.0
+    if u_end >= th:
+        return length
+    if i_end < u_end:  # the maximum is inside the segment
+        hi = min(_peak_time(u, i, tau_syn, consts[5]), length)
+        if i * math.exp(-hi * consts[1]) >= th:
+            return hi
+    return -1.0
+
+
+@numba.njit(cache=True, inline="always")
+def _solve(u, i, hi, th, tau_mem, tau_syn, consts, form, tol):
+    """The crossing time in the bracket [0, hi]: closed form for tau ratio 2 or 1/2, else Newton."""
+    if form == 0:
+        return _solve_newton(u, i, hi, th, consts[0], consts[1], consts[2], consts[3], consts[4], tol)
+    return _solve_quadratic(u, i, hi, th, tau_mem, tau_syn, form)
+
+
+@numba.njit(cache=True, inline="always")
+def _sample_free(samples, q, t_end, u, i, t, consts, form, v_leak, out):
+    """Write V at the samples from index q that lie before t_end, on the free evolution from
+    (u, i) at time t; return the index of the first sample not written."""
+    rate_mem, rate_syn, rate_gap, syn_longer, gain, _ = consts
+    while q < samples.shape[0] and samples[q] < t_end:
+        out[q] = v_leak + evolve(u, i, samples[q] - t, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)[0]
+        q += 1
+    return q
+
+
+@numba.njit(cache=True, inline="always")
+def _sample_hold(samples, q, t_end, value, out):
+    """Write ``value`` (the reset potential) at the samples from index q that lie before t_end."""
+    while q < samples.shape[0] and samples[q] < t_end:
+        out[q] = value
+        q += 1
+    return q
+
+
 @numba.njit(cache=True, nogil=True)
 def _simulate_kernel(
-    times,
-    source,
+    lo,
+    hi,
+    inputs,
+    k,
     weights,
-    tau_mem,
-    tau_syn,
-    theta,
-    u_reset,
-    t_refrac,
+    params,
     form,
+    uniform,
     t_max,
     tol,
-    out_times,
-    out_currents,
+    floor_scale,
+    samples,
+    out,
     overflow,
+    voltages,
+    order,
+    counts,
 ):
-    """Fill out_times / out_currents (batch, n_out, max_spikes) and overflow (batch, n_out).
+    """Simulate trials lo..hi-1 of a layer; write their rows of the outputs of :class:`Simulation`.
 
-    ``times`` (batch, E) sorted event times clamped to t_max from presynaptic ``source``
-    (batch, E) through ``weights`` (n_in, n_out); per-neuron parameters (n_out,); ``form``
-    0 (Newton), 1 or 2 (see _solve_quadratic). On entry out_times is inf, out_currents 0
-    and overflow False.
-
-    Per neuron the state (u, i) is carried from event to event; each segment [t, t_next] is
-    tested for a crossing: it needs i > u (u rising) and i > theta (u stays below i on its
-    rise), and then happens iff u(t_next) >= theta (the root is then the only one in the
-    segment, as u has a single maximum) or the maximum lies inside and reaches theta (there
-    u = i). After a spike u is held at u_reset for t_refrac and the scan goes on.
+    ``inputs`` (batch, n_in * k) input spike times, spike f from presynaptic neuron f // k,
+    through ``weights`` (n_in, n_out); ``params`` (6, n_out) as Dynamics.values; ``samples``
+    (1 or batch, S) ascending sample times. On entry ``out[TIME]`` is inf, the other rows 0,
+    overflow False and voltages NaN. After a spike u is held at u_reset for t_refrac (I
+    keeps decaying) and the walk goes on; a crossing after the max_spikes-th spike sets
+    ``overflow`` and ends the neuron's walk.
     """
-    batch, n_events = times.shape
     n_out = weights.shape[1]
-    max_spikes = out_times.shape[2]
-    for b in range(batch):
+    max_spikes = out.shape[3]
+    gaps = np.empty((3, inputs.shape[1] + 1))
+    ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
+    for b in range(lo, hi):
+        n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
+        counts[b] = n_events
+        if uniform:
+            gap_propagators(
+                ev_times,
+                n_events,
+                t_max,
+                neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]),
+                form,
+                gaps,
+            )
+        trial_samples = samples[b if samples.shape[0] > 1 else 0]
         for j in range(n_out):
-            rate_mem, rate_syn, rate_gap, syn_longer, gain, peak_eps = neuron_constants(tau_mem[j], tau_syn[j])
-            th = theta[j]
-            u, i, t, t_free, m = 0.0, 0.0, 0.0, 0.0, 0
+            tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
+            consts = neuron_constants(tau_mem, tau_syn)
+            rate_syn, v_leak, trace = consts[1], params[V_LEAK, j], voltages[b, j]
+            u, i, t, t_free, t_next, m, q, held = 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, False
             for e in range(n_events + 1):
-                t_next = times[b, e] if e < n_events else t_max
-                while not overflow[b, j]:
-                    if t < t_free:  # refractory: u is held at the reset, the current decays
-                        if t_next <= t_free:
+                t_gap, t_next = t_next, ev_times[e] if e < n_events else t_max
+                while True:
+                    if held:  # refractory: u is held at the reset, the current decays
+                        if t_next < t_free:
+                            q = _sample_hold(trial_samples, q, t_next, v_leak + u_reset, trace)
                             i *= math.exp(-(t_next - t) * rate_syn)
                             t = t_next
                             break
+                        q = _sample_hold(trial_samples, q, t_free, v_leak + u_reset, trace)
                         i *= math.exp(-(t_free - t) * rate_syn)
-                        t, u = t_free, u_reset[j]
+                        t, u, held = t_free, u_reset, False
+                        out[DRIVE_AFTER, b, j, m - 1] = i - u_reset
                     length = t_next - t
-                    u_end, i_end = evolve(u, i, length, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)
-                    if length > 0.0 and i > u and i > th:
-                        hi = length
-                        crossing = u_end >= th
-                        if not crossing and i_end < u_end:  # the maximum is inside the segment
-                            hi = min(_peak_time(u, i, tau_syn[j], peak_eps), length)
-                            crossing = i * math.exp(-hi * rate_syn) >= th
-                        if crossing:
-                            if form == 0:
-                                s = _solve_newton(u, i, hi, th, rate_mem, rate_syn, rate_gap, syn_longer, gain, tol)
-                            else:
-                                s = _solve_quadratic(u, i, hi, th, tau_mem[j], tau_syn[j], form)
-                            if t + s < t_max:
-                                if m == max_spikes:
-                                    overflow[b, j] = True
-                                    break
-                                i *= math.exp(-s * rate_syn)
-                                t += s
-                                out_times[b, j, m] = t
-                                out_currents[b, j, m] = i
-                                m += 1
-                                u, t_free = u_reset[j], t + t_refrac[j]
-                                continue
+                    if uniform and t == t_gap:
+                        decay_mem, decay_syn, response = gaps[0, e], gaps[1, e], gaps[2, e]
+                    else:
+                        decay_mem, decay_syn, response = propagators(
+                            length, consts[0], rate_syn, consts[2], consts[3], consts[4], form
+                        )
+                    u_end, i_end = u * decay_mem + i * response, i * decay_syn
+                    hi_s = _crossing_bracket(u, i, length, u_end, i_end, th, tau_syn, consts)
+                    if hi_s >= 0.0 and m == max_spikes and t_next < t_max and q == trial_samples.shape[0]:
+                        overflow[b, j] = True  # one more crossing inside the trial: its time is not needed
+                        break
+                    s = -1.0 if hi_s < 0.0 else _solve(u, i, hi_s, th, tau_mem, tau_syn, consts, form, tol)
+                    if s >= 0.0 and t + s < t_max:
+                        q = _sample_free(trial_samples, q, t + s, u, i, t, consts, form, v_leak, trace)
+                        if m == max_spikes:
+                            overflow[b, j] = True
+                            break
+                        i *= math.exp(-s * rate_syn)
+                        t += s
+                        out[TIME, b, j, m] = t
+                        out[DRIVE, b, j, m] = max(i - th, floor_scale * th)
+                        t_free = t + params[T_REFRAC, j]
+                        out[RESTART, b, j, m] = t_free
+                        u, m, held = u_reset, m + 1, True
+                        continue
+                    q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, trace)
                     u, i, t = u_end, i_end, t_next
                     break
                 if overflow[b, j]:
                     break
                 if e < n_events:
-                    i += weights[source[b, e], j]
+                    i += weights[ev_source[e], j]
 
 
-def simulate(events: Events, dyn: Dynamics, *, t_max: float, max_spikes: int):
-    """Spike times (batch, n_out, max_spikes), inf for no spike; the synaptic current at each
-    spike (0 where none); and the overflow mask (batch, n_out): the neuron would have
-    spiked again after its max_spikes-th spike. All in the dtype of the event weights.
+def simulate(
+    inputs: np.ndarray,
+    k: int,
+    weights: np.ndarray,
+    dyn: Dynamics,
+    samples: np.ndarray,
+    *,
+    t_max: float,
+    max_spikes: int,
+) -> Simulation:
+    """Run the forward kernel over the batch (chunks on threads).
+
+    inputs (batch, n_in * k), weights (n_in, n_out), samples (1 or batch, S): float64.
     """
-    batch, n_out = events.times.shape[0], events.weights.shape[1]
-    times = np.full((batch, n_out, max_spikes), np.inf)
-    currents = np.zeros_like(times)
+    batch, n_out = inputs.shape[0], weights.shape[1]
+    out = np.zeros((4, batch, n_out, max_spikes))
+    out[TIME] = np.inf
     overflow = np.zeros((batch, n_out), dtype=np.bool_)
-    if events.times.shape[1] > 0:
-        params = [as_float64(x) for x in (dyn.tau_mem, dyn.tau_syn, dyn.theta, dyn.u_reset, dyn.t_refrac)]
-        form, tol = CLOSED_FORMS[dyn.closed_form], 4 * np.finfo(np.float64).eps * t_max
-        ev_times, source, weights = event_arrays(events)
-        over_batch(
-            lambda lo, hi: _simulate_kernel(
-                ev_times[lo:hi],
-                source[lo:hi],
-                weights,
-                *params,
-                form,
-                float(t_max),
-                tol,
-                times[lo:hi],
-                currents[lo:hi],
-                overflow[lo:hi],
-            ),
-            batch,
-        )
-    dtype = events.weights.dtype
-    return torch.from_numpy(times).to(dtype), torch.from_numpy(currents).to(dtype), torch.from_numpy(overflow)
+    voltages = np.full((batch, n_out, samples.shape[1]), np.nan)
+    order = np.empty(inputs.shape, dtype=np.int64)
+    counts = np.empty(batch, dtype=np.int64)
+    tol = 4 * np.finfo(np.float64).eps * t_max
+    args = (dyn.values, dyn.form, dyn.uniform, t_max, tol, dyn.floor_scale, samples, out, overflow, voltages)
+
+    def run(chunk, lo, hi):
+        sort_rows(inputs, lo, hi, order)
+        _simulate_kernel(lo, hi, inputs, k, weights, *args, order, counts)
+
+    over_chunks(run, batch)
+    return Simulation(out, overflow, voltages, order, counts)

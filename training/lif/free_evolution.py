@@ -17,8 +17,6 @@ import math
 
 import numba
 
-CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # Dynamics.closed_form -> the kernels' ``form``
-
 
 @numba.njit(cache=True, inline="always")
 def neuron_constants(tau_mem, tau_syn):
@@ -61,10 +59,29 @@ def decays(s, rate_mem, rate_syn, form):
 
 
 @numba.njit(cache=True, inline="always")
+def propagators(s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
+    """(exp(-s/tau_mem), exp(-s/tau_syn), (s/tau_mem) K(s)): the free evolution over a time s >= 0."""
+    decay_mem, decay_syn = decays(s, rate_mem, rate_syn, form)
+    return decay_mem, decay_syn, current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain)
+
+
+@numba.njit(cache=True, inline="always")
 def evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
     """(u, i) after a free evolution of length s >= 0 from (u0, i0)."""
-    decay_mem, decay_syn = decays(s, rate_mem, rate_syn, form)
-    return (
-        u0 * decay_mem + i0 * current_response(s, decay_mem, decay_syn, rate_mem, rate_gap, syn_longer, gain),
-        i0 * decay_syn,
-    )
+    decay_mem, decay_syn, response = propagators(s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)
+    return u0 * decay_mem + i0 * response, i0 * decay_syn
+
+
+@numba.njit(cache=True, inline="always")
+def gap_propagators(times, n_events, t_max, consts, form, table):
+    """Fill table[:, g] (3, >= n_events + 1) with the propagators over gap g: from event g - 1 (time 0
+    for g = 0) to event g (t_max for g = n_events), at the sorted event ``times``. With the same time
+    constants in every neuron of a layer, the kernels share these across neurons."""
+    rate_mem, rate_syn, rate_gap, syn_longer, gain, _ = consts
+    start = 0.0
+    for g in range(n_events + 1):
+        end = times[g] if g < n_events else t_max
+        table[0, g], table[1, g], table[2, g] = propagators(
+            end - start, rate_mem, rate_syn, rate_gap, syn_longer, gain, form
+        )
+        start = end

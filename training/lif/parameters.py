@@ -43,16 +43,25 @@ def _finite(instance, attribute, value):
     _values(attribute.name, value)
 
 
-class Dynamics(NamedTuple):
-    """Kernel-facing per-neuron view of ``LIFParameters``: tensors (n_out,) in the working dtype."""
+# Rows of Dynamics.values
+TAU_MEM, TAU_SYN, THETA, U_RESET, T_REFRAC, V_LEAK = range(6)
+CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # kernels' ``form``: 1 if tau_mem = 2 tau_syn, 2 if tau_syn = 2 tau_mem
 
-    tau_mem: torch.Tensor
-    tau_syn: torch.Tensor
-    theta: torch.Tensor  # v_th - v_leak
-    u_reset: torch.Tensor  # v_reset - v_leak
-    t_refrac: torch.Tensor
-    rate_syn: torch.Tensor  # 1/tau_syn
-    closed_form: str  # "mem2" (tau_mem = 2 tau_syn), "syn2" (tau_syn = 2 tau_mem) or ""
+
+class Dynamics(NamedTuple):
+    """Kernel-facing per-neuron view of ``LIFParameters``.
+
+    ``values`` (6, n_out) float64, rows TAU_MEM, TAU_SYN (s), THETA = v_th - v_leak,
+    U_RESET = v_reset - v_leak, T_REFRAC (s), V_LEAK, each rounded to the working dtype
+    first; ``form`` as in CLOSED_FORMS (the same for every neuron); ``floor_scale``
+    sqrt(eps) of the working dtype (the least drive at a simulated spike, in units of theta);
+    ``uniform``: all neurons share tau_mem and tau_syn (the kernels then share work across them).
+    """
+
+    values: np.ndarray
+    form: int
+    floor_scale: float
+    uniform: bool  # every neuron has the same tau_mem and tau_syn
 
 
 @attrs.frozen
@@ -140,16 +149,14 @@ class LIFParameters:
             closed_form = "mem2"
         elif bool(((tau_syn - 2 * tau_mem).abs() <= 1e-12 * tau_syn).all()):
             closed_form = "syn2"
-
-        def cast(x):
-            return x.to(dtype).contiguous()
-
-        return Dynamics(
-            tau_mem=cast(tau_mem),
-            tau_syn=cast(tau_syn),
-            theta=cast(values["v_th"] - values["v_leak"]),
-            u_reset=cast(values["v_reset"] - values["v_leak"]),
-            t_refrac=cast(values["t_refrac"]),
-            rate_syn=cast(1 / tau_syn),
-            closed_form=closed_form,
+        rows = (
+            tau_mem,
+            tau_syn,
+            values["v_th"] - values["v_leak"],
+            values["v_reset"] - values["v_leak"],
+            values["t_refrac"],
+            values["v_leak"],
         )
+        packed = np.stack([row.to(dtype).to(torch.float64).numpy() for row in rows])
+        uniform = bool((packed[:2] == packed[:2, :1]).all())
+        return Dynamics(packed, CLOSED_FORMS[closed_form], float(torch.finfo(dtype).eps) ** 0.5, uniform)
