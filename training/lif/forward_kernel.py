@@ -18,7 +18,7 @@ import numpy as np
 
 from .events import sort_rows, trial_events
 from .free_evolution import evolve, gap_propagators, neuron_constants, propagators
-from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, Dynamics
+from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, V_RESET, Dynamics
 from .threads import over_chunks
 
 _NEWTON_MAX_ITER = 100
@@ -184,7 +184,7 @@ def _simulate_kernel(
     """Simulate trials lo..hi-1 of a layer; write their rows of the outputs of :class:`Simulation`.
 
     ``inputs`` (batch, n_in * k) input spike times, spike f from presynaptic neuron f // k,
-    through ``weights`` (n_in, n_out); ``params`` (6, n_out) as Dynamics.values; ``samples``
+    through ``weights`` (n_in, n_out); ``params`` (7, n_out) as Dynamics.values; ``samples``
     (1 or batch, S) ascending sample times. On entry ``out[TIME]`` is inf, the other rows 0,
     overflow False and voltages NaN. After a spike u is held at u_reset for t_refrac (I
     keeps decaying) and the walk goes on; a crossing after the max_spikes-th spike sets
@@ -217,11 +217,11 @@ def _simulate_kernel(
                 while True:
                     if held:  # refractory: u is held at the reset, the current decays
                         if t_next < t_free:
-                            q = _sample_hold(trial_samples, q, t_next, v_leak + u_reset, trace)
+                            q = _sample_hold(trial_samples, q, t_next, params[V_RESET, j], trace)
                             i *= math.exp(-(t_next - t) * rate_syn)
                             t = t_next
                             break
-                        q = _sample_hold(trial_samples, q, t_free, v_leak + u_reset, trace)
+                        q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], trace)
                         i *= math.exp(-(t_free - t) * rate_syn)
                         t, u, held = t_free, u_reset, False
                         out[DRIVE_AFTER, b, j, m - 1] = i - u_reset

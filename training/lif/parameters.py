@@ -44,16 +44,16 @@ def _finite(instance, attribute, value):
 
 
 # Rows of Dynamics.values
-TAU_MEM, TAU_SYN, THETA, U_RESET, T_REFRAC, V_LEAK = range(6)
+TAU_MEM, TAU_SYN, THETA, U_RESET, T_REFRAC, V_LEAK, V_RESET = range(7)
 CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # kernels' ``form``: 1 if tau_mem = 2 tau_syn, 2 if tau_syn = 2 tau_mem
 
 
 class Dynamics(NamedTuple):
     """Kernel-facing per-neuron view of ``LIFParameters``.
 
-    ``values`` (6, n_out) float64, rows TAU_MEM, TAU_SYN (s), THETA = v_th - v_leak,
-    U_RESET = v_reset - v_leak, T_REFRAC (s), V_LEAK, each rounded to the working dtype
-    first; ``form`` as in CLOSED_FORMS (the same for every neuron); ``floor_scale``
+    ``values`` (7, n_out) float64, rows TAU_MEM, TAU_SYN (s), THETA = v_th - v_leak,
+    U_RESET = v_reset - v_leak, T_REFRAC (s), V_LEAK, V_RESET, each rounded to the working
+    dtype first; ``form`` as in CLOSED_FORMS (the same for every neuron); ``floor_scale``
     sqrt(eps) of the working dtype (the least drive at a simulated spike, in units of theta);
     ``uniform``: all neurons share tau_mem and tau_syn (the kernels then share work across them).
     """
@@ -156,6 +156,7 @@ class LIFParameters:
             values["v_reset"] - values["v_leak"],
             values["t_refrac"],
             values["v_leak"],
+            values["v_reset"],
         )
         packed = np.stack([row.to(dtype).to(torch.float64).numpy() for row in rows])
         uniform = bool((packed[:2] == packed[:2, :1]).all())
