@@ -18,15 +18,16 @@ from hil.errors import ConfigError
 Scalar = float | torch.Tensor
 
 
-def _values(name: str, value) -> torch.Tensor:
-    tensor = torch.as_tensor(value, dtype=torch.float64).detach()
-    if tensor.dim() > 1:
+def _values(name: str, value) -> np.ndarray:
+    """The field as a float64 array, checked to be a finite scalar or vector."""
+    array = np.asarray(value.detach().cpu().numpy() if torch.is_tensor(value) else value, dtype=np.float64)
+    if array.ndim > 1:
         raise ConfigError(
-            f"LIFParameters.{name} has shape {tuple(tensor.shape)}; allowed: a scalar or a per-neuron vector (n_out,)"
+            f"LIFParameters.{name} has shape {array.shape}; allowed: a scalar or a per-neuron vector (n_out,)"
         )
-    if not bool(torch.isfinite(tensor).all()):
+    if not np.isfinite(array).all():
         raise ConfigError(f"LIFParameters.{name} = {value!r} is not finite; allowed: finite values")
-    return tensor
+    return array
 
 
 def _positive(instance, attribute, value):
@@ -43,9 +44,14 @@ def _finite(instance, attribute, value):
     _values(attribute.name, value)
 
 
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
+
 # Rows of Dynamics.values
 TAU_MEM, TAU_SYN, THETA, U_RESET, T_REFRAC, V_LEAK, V_RESET = range(7)
 CLOSED_FORMS = {"": 0, "mem2": 1, "syn2": 2}  # kernels' ``form``: 1 if tau_mem = 2 tau_syn, 2 if tau_syn = 2 tau_mem
+
+
+_FIELDS = ("tau_mem", "tau_syn", "v_th", "v_leak", "v_reset", "t_refrac")
 
 
 class Dynamics(NamedTuple):
@@ -79,13 +85,11 @@ class LIFParameters:
     v_leak: Scalar = attrs.field(default=0.0, validator=_finite)
     v_reset: Scalar = attrs.field(default=0.0, validator=_finite)
     t_refrac: Scalar = attrs.field(default=0.0, validator=_non_negative)
+    _views: dict = attrs.field(factory=dict, init=False, repr=False, eq=False)  # (n_out, dtype, versions) -> Dynamics
 
     def __attrs_post_init__(self):
-        lengths = {
-            f.name: _values(f.name, getattr(self, f.name)).numel()
-            for f in attrs.fields(type(self))
-            if _values(f.name, getattr(self, f.name)).dim() == 1
-        }
+        lengths = {name: _values(name, getattr(self, name)).size for name in _FIELDS}
+        lengths = {name: size for name, size in lengths.items() if np.ndim(getattr(self, name)) == 1}
         if len(set(lengths.values())) > 1:
             raise ConfigError(
                 f"LIFParameters per-neuron fields have different lengths {lengths}; allowed: one common n_out"
@@ -101,10 +105,10 @@ class LIFParameters:
     @property
     def n_neurons(self) -> int | None:
         """Length of the per-neuron vectors, None if every field is a scalar."""
-        for field in attrs.fields(type(self)):
-            value = _values(field.name, getattr(self, field.name))
-            if value.dim() == 1:
-                return value.numel()
+        for name in _FIELDS:
+            value = _values(name, getattr(self, name))
+            if value.ndim == 1:
+                return value.size
         return None
 
     def select(self, index) -> LIFParameters:
@@ -126,28 +130,35 @@ class LIFParameters:
                 f"LIFParameters.select index spans [{int(index.min())}, {int(index.max())}]; allowed: [0, {n - 1}]"
             )
         fields = {}
-        for field in attrs.fields(type(self)):
-            value = getattr(self, field.name)
-            vector = torch.is_tensor(value) and value.dim() == 1 or np.ndim(value) == 1
-            fields[field.name] = torch.as_tensor(value)[index] if vector else value
+        for name in _FIELDS:
+            value = getattr(self, name)
+            fields[name] = torch.as_tensor(value)[index] if np.ndim(value) == 1 else value
         return LIFParameters(**fields)
 
     def dynamics(self, n_out: int, dtype: torch.dtype) -> Dynamics:
-        """The kernels' per-neuron view for a layer of n_out neurons in the given dtype."""
+        """The kernels' per-neuron view for a layer of n_out neurons in the given dtype (cached;
+        an in-place change of a tensor field bumps its version and so makes a new view)."""
+        versions = tuple(getattr(getattr(self, name), "_version", None) for name in _FIELDS)
+        key = (n_out, dtype, versions)
+        if key not in self._views:
+            self._views.clear()
+            self._views[key] = self._dynamics(n_out, dtype)
+        return self._views[key]
+
+    def _dynamics(self, n_out: int, dtype: torch.dtype) -> Dynamics:
         values = {}
-        for field in attrs.fields(type(self)):
-            value = _values(field.name, getattr(self, field.name))
-            if value.dim() == 1 and value.numel() != n_out:
+        for name in _FIELDS:
+            value = _values(name, getattr(self, name))
+            if value.ndim == 1 and value.size != n_out:
                 raise ConfigError(
-                    f"LIFParameters.{field.name} has {value.numel()} entries; "
-                    f"allowed: a scalar or n_out = {n_out} entries"
+                    f"LIFParameters.{name} has {value.size} entries; allowed: a scalar or n_out = {n_out} entries"
                 )
-            values[field.name] = value.expand(n_out)
+            values[name] = np.broadcast_to(value, (n_out,))
         tau_mem, tau_syn = values["tau_mem"], values["tau_syn"]
         closed_form = ""
-        if bool(((tau_mem - 2 * tau_syn).abs() <= 1e-12 * tau_mem).all()):
+        if (np.abs(tau_mem - 2 * tau_syn) <= 1e-12 * tau_mem).all():
             closed_form = "mem2"
-        elif bool(((tau_syn - 2 * tau_mem).abs() <= 1e-12 * tau_syn).all()):
+        elif (np.abs(tau_syn - 2 * tau_mem) <= 1e-12 * tau_syn).all():
             closed_form = "syn2"
         rows = (
             tau_mem,
@@ -158,6 +169,6 @@ class LIFParameters:
             values["v_leak"],
             values["v_reset"],
         )
-        packed = np.stack([row.to(dtype).to(torch.float64).numpy() for row in rows])
+        packed = np.stack(rows).astype(_NUMPY[dtype]).astype(np.float64)  # rounded to the working dtype
         uniform = bool((packed[:2] == packed[:2, :1]).all())
-        return Dynamics(packed, CLOSED_FORMS[closed_form], float(torch.finfo(dtype).eps) ** 0.5, uniform)
+        return Dynamics(packed, CLOSED_FORMS[closed_form], float(np.finfo(_NUMPY[dtype]).eps) ** 0.5, uniform)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -31,26 +32,34 @@ def n_chunks(batch: int) -> int:
 
 def over_chunks(run, batch: int) -> None:
     """Call run(c, lo, hi) for every chunk c = [lo, hi) of range(batch), on up to
-    torch.get_num_threads() threads (the calling thread is one of them).
+    torch.get_num_threads() threads; the calling thread is one of them and returns as soon as
+    every chunk is done (a helper that wakes late finds no chunk left and is not waited for).
 
     For numba kernels compiled with nogil=True that write disjoint rows (or chunk c's own
-    partial sums).
+    partial sums). An exception in any chunk is raised here after all chunks have run.
     """
     size, count = chunk_size(batch), n_chunks(batch)
-    claim = itertools.count()  # next() on it is atomic under the GIL
+    helpers = min(torch.get_num_threads(), count) - 1
+    if helpers <= 0:
+        for c in range(count):
+            run(c, c * size, min(batch, (c + 1) * size))
+        return
+    claim, finished = itertools.count(), itertools.count(1)  # next() on them is atomic under the GIL
+    all_done, errors = threading.Event(), []
 
     def work():
         while (c := next(claim)) < count:
-            run(c, c * size, min(batch, (c + 1) * size))
+            try:
+                run(c, c * size, min(batch, (c + 1) * size))
+            except BaseException as error:  # handed to the calling thread below
+                errors.append(error)
+            if next(finished) == count:
+                all_done.set()
 
-    helpers = min(torch.get_num_threads(), count) - 1
-    if helpers <= 0:
-        work()
-        return
     pool = _POOLS.get(helpers) or _POOLS.setdefault(helpers, ThreadPoolExecutor(helpers, thread_name_prefix="lif"))
-    futures = [pool.submit(work) for _ in range(helpers)]
-    try:
-        work()
-    finally:
-        for future in futures:
-            future.result()
+    for _ in range(helpers):
+        pool.submit(work)
+    work()
+    all_done.wait()
+    if errors:
+        raise errors[0]
