@@ -61,10 +61,10 @@ def _adjoint_kernel(
     ``grad_inputs`` (batch, n_in * k).
 
     Events as in the forward kernel (``order``, ``counts`` from it); ``spikes`` the spike
-    record (4, batch, n_out, M) of forward_kernel.Simulation; ``grad_spikes`` (batch, n_out,
+    record (batch, n_out, M, 4) of forward_kernel.Simulation; ``grad_spikes`` (batch, n_out,
     M) dL/dT; ``samples`` (1 or batch, S) ascending, ``grad_samples`` (batch, n_out, S) dL/dV.
     """
-    n_out, n_spikes, n_samples = weights.shape[1], spikes.shape[3], samples.shape[1]
+    n_out, n_spikes, n_samples = weights.shape[1], spikes.shape[2], samples.shape[1]
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     gaps = np.empty((3, inputs.shape[1] + 1))
     for b in range(lo, hi):
@@ -79,15 +79,15 @@ def _adjoint_kernel(
             tau_mem, tau_syn = params[TAU_MEM, j], params[TAU_SYN, j]
             consts = neuron_constants(tau_mem, tau_syn)
             seg = 0  # spikes before t_max; the sweep starts in the free segment after the last one
-            while seg < n_spikes and spikes[TIME, b, j, seg] < t_max:
+            while seg < n_spikes and spikes[b, j, seg, TIME] < t_max:
                 seg += 1
             lam_v, lam_i, carry, now, in_hold = 0.0, 0.0, 0.0, t_max, False
             e, q = n_events - 1, n_samples - 1
             while True:
                 t_event = ev_times[e] if e >= 0 else _NO_POINT
                 t_sample = trial_samples[q] if q >= 0 else _NO_POINT
-                t_restart = spikes[RESTART, b, j, seg - 1] if seg > 0 and not in_hold else _NO_POINT
-                t_spike = spikes[TIME, b, j, seg - 1] if seg > 0 else _NO_POINT
+                t_restart = spikes[b, j, seg - 1, RESTART] if seg > 0 and not in_hold else _NO_POINT
+                t_spike = spikes[b, j, seg - 1, TIME] if seg > 0 else _NO_POINT
                 t = max(t_event, t_sample, t_restart, t_spike)
                 if t == _NO_POINT:
                     break
@@ -109,10 +109,10 @@ def _adjoint_kernel(
                         lam_v -= grad_samples[b, j, q] / tau_mem
                     q -= 1
                 elif t_restart == t:
-                    carry = spikes[DRIVE_AFTER, b, j, seg - 1] * lam_v
+                    carry = spikes[b, j, seg - 1, DRIVE_AFTER] * lam_v
                     lam_v, in_hold = 0.0, True
                 else:
-                    lam_v = (grad_spikes[b, j, seg - 1] + carry) / spikes[DRIVE, b, j, seg - 1]
+                    lam_v = (grad_spikes[b, j, seg - 1] + carry) / spikes[b, j, seg - 1, DRIVE]
                     carry, in_hold, seg = 0.0, False, seg - 1
 
 

@@ -64,14 +64,14 @@ class SimulatedLayer(torch.autograd.Function):
         ctx.unknown = np.isnan(sim.voltages)
         overflow = torch.from_numpy(sim.overflow)
         ctx.mark_non_differentiable(overflow)
-        return to_tensor(sim.spikes[TIME], weights.dtype), overflow, to_tensor(sim.voltages, weights.dtype)
+        return to_tensor(sim.spikes[..., TIME], weights.dtype), overflow, to_tensor(sim.voltages, weights.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_times, _grad_overflow, grad_voltages):
         grad_samples = _gradient_array(grad_voltages, ctx.unknown.shape)
         grad_samples[ctx.unknown] = 0.0
-        grads = _backward(ctx, _gradient_array(grad_times, ctx.record.shape[1:]), grad_samples)
+        grads = _backward(ctx, _gradient_array(grad_times, ctx.record.shape[:3]), grad_samples)
         return (*grads, None, None, None, None)
 
 

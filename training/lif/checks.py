@@ -50,7 +50,8 @@ def _sample_array(sample_times, batch: int, t_max: float) -> np.ndarray:
     outside = ~((samples >= 0) & (samples < t_max))
     if outside.any():
         raise ConfigError(
-            f"sample_times holds {float(samples[outside][0])!r} s; allowed: within the trial, [0, t_max = {t_max!r}) seconds"
+            f"sample_times holds {float(samples[outside][0])!r} s; "
+            f"allowed: within the trial, [0, t_max = {t_max!r}) seconds"
         )
     if (np.diff(samples, axis=1) < 0).any():
         raise ConfigError("sample_times are not in ascending order; allowed: ascending along the last axis")

@@ -22,13 +22,13 @@ from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, V_RE
 from .threads import over_chunks
 
 _NEWTON_MAX_ITER = 100
-TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (4, batch, n_out, max_spikes)
+TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (batch, n_out, max_spikes, 4)
 
 
 class Simulation(NamedTuple):
     """Result of :func:`simulate`, numpy arrays (float64 unless said).
 
-    ``spikes`` (4, batch, n_out, max_spikes), rows:
+    ``spikes`` (batch, n_out, max_spikes, 4), fields (last axis):
         TIME         spike times, inf where none;
         DRIVE        tau_mem dV/dt just before the spike, I - theta, floored at floor_scale * theta;
         RESTART      end of the refractory hold after the spike, spike + t_refrac;
@@ -185,13 +185,13 @@ def _simulate_kernel(
 
     ``inputs`` (batch, n_in * k) input spike times, spike f from presynaptic neuron f // k,
     through ``weights`` (n_in, n_out); ``params`` (7, n_out) as Dynamics.values; ``samples``
-    (1 or batch, S) ascending sample times. On entry ``out[TIME]`` is inf, the other rows 0,
+    (1 or batch, S) ascending sample times. On entry ``out[..., TIME]`` is inf, the other fields 0,
     overflow False and voltages NaN. After a spike u is held at u_reset for t_refrac (I
     keeps decaying) and the walk goes on; a crossing after the max_spikes-th spike sets
     ``overflow`` and ends the neuron's walk.
     """
     n_out = weights.shape[1]
-    max_spikes = out.shape[3]
+    max_spikes = out.shape[2]
     gaps = np.empty((3, inputs.shape[1] + 1))
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     for b in range(lo, hi):
@@ -222,9 +222,10 @@ def _simulate_kernel(
                             t = t_next
                             break
                         q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], trace)
-                        i *= math.exp(-(t_free - t) * rate_syn)
+                        if t_free > t:  # (no exponential for t_refrac = 0)
+                            i *= math.exp(-(t_free - t) * rate_syn)
                         t, u, held = t_free, u_reset, False
-                        out[DRIVE_AFTER, b, j, m - 1] = i - u_reset
+                        out[b, j, m - 1, DRIVE_AFTER] = i - u_reset
                     length = t_next - t
                     if uniform and t == t_gap:
                         decay_mem, decay_syn, response = gaps[0, e], gaps[1, e], gaps[2, e]
@@ -245,10 +246,10 @@ def _simulate_kernel(
                             break
                         i *= math.exp(-s * rate_syn)
                         t += s
-                        out[TIME, b, j, m] = t
-                        out[DRIVE, b, j, m] = max(i - th, floor_scale * th)
+                        out[b, j, m, TIME] = t
+                        out[b, j, m, DRIVE] = max(i - th, floor_scale * th)
                         t_free = t + params[T_REFRAC, j]
-                        out[RESTART, b, j, m] = t_free
+                        out[b, j, m, RESTART] = t_free
                         u, m, held = u_reset, m + 1, True
                         continue
                     q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, trace)
@@ -275,8 +276,8 @@ def simulate(
     inputs (batch, n_in * k), weights (n_in, n_out), samples (1 or batch, S): float64.
     """
     batch, n_out = inputs.shape[0], weights.shape[1]
-    out = np.zeros((4, batch, n_out, max_spikes))
-    out[TIME] = np.inf
+    out = np.zeros((batch, n_out, max_spikes, 4))
+    out[..., TIME] = np.inf
     overflow = np.zeros((batch, n_out), dtype=np.bool_)
     voltages = np.full((batch, n_out, samples.shape[1]), np.nan)
     order = np.empty(inputs.shape, dtype=np.int64)

@@ -30,12 +30,12 @@ def _current_before(target, i, t, e, times, source, n_events, weights, j, rate_s
 
 @numba.njit(cache=True, nogil=True)
 def _replay_kernel(lo, hi, inputs, k, weights, params, t_max, floor, out, clamped, order, counts):
-    """Fill rows DRIVE, RESTART, DRIVE_AFTER of ``out`` (4, batch, n_out, M) for trials lo..hi-1
-    from its row TIME (ascending per neuron, inf-padded, all < t_max); count the drives
+    """Fill fields DRIVE, RESTART, DRIVE_AFTER of ``out`` (batch, n_out, M, 4) for trials lo..hi-1
+    from its field TIME (ascending per neuron, inf-padded, all < t_max); count the drives
     raised to ``floor * theta`` in ``clamped`` (batch,). Events as in the forward kernel;
     I(t) counts the events strictly before t.
     """
-    n_out, n_spikes = weights.shape[1], out.shape[3]
+    n_out, n_spikes = weights.shape[1], out.shape[2]
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     for b in range(lo, hi):
         n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
@@ -44,10 +44,10 @@ def _replay_kernel(lo, hi, inputs, k, weights, params, t_max, floor, out, clampe
             rate_syn, th, u_reset = 1.0 / params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
             i, t, e = 0.0, 0.0, 0
             for m in range(n_spikes):
-                spike = out[TIME, b, j, m]
+                spike = out[b, j, m, TIME]
                 if not spike < t_max:
                     break
-                following = out[TIME, b, j, m + 1] if m + 1 < n_spikes else math.inf
+                following = out[b, j, m + 1, TIME] if m + 1 < n_spikes else math.inf
                 restart = min(spike + params[T_REFRAC, j], following)
                 i, t, e, at_spike = _current_before(spike, i, t, e, ev_times, ev_source, n_events, weights, j, rate_syn)
                 i, t, e, at_restart = _current_before(
@@ -57,19 +57,19 @@ def _replay_kernel(lo, hi, inputs, k, weights, params, t_max, floor, out, clampe
                 if drive < floor * th:
                     drive = floor * th
                     clamped[b] += 1
-                out[DRIVE, b, j, m] = drive
-                out[RESTART, b, j, m] = restart
-                out[DRIVE_AFTER, b, j, m] = at_restart - u_reset
+                out[b, j, m, DRIVE] = drive
+                out[b, j, m, RESTART] = restart
+                out[b, j, m, DRIVE_AFTER] = at_restart - u_reset
 
 
 def replay_state(
     inputs: np.ndarray, k: int, weights: np.ndarray, dyn: Dynamics, spikes: np.ndarray, *, t_max: float, floor: float
 ):
-    """(spike record (4, batch, n_out, M) as in forward_kernel.Simulation, clamped count, order, counts)
+    """(spike record (batch, n_out, M, 4) as in forward_kernel.Simulation, clamped count, order, counts)
     at the measured ``spikes`` (batch, n_out, M): float64, ascending, inf-padded, < t_max."""
     batch = inputs.shape[0]
-    out = np.zeros((4, *spikes.shape))
-    out[TIME] = spikes
+    out = np.zeros((*spikes.shape, 4))
+    out[..., TIME] = spikes
     clamped = np.zeros(batch, dtype=np.int64)
     order = np.empty(inputs.shape, dtype=np.int64)
     counts = np.empty(batch, dtype=np.int64)
