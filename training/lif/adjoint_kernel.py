@@ -26,7 +26,7 @@ from .events import gather_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .free_evolution import gap_propagators, neuron_constants, propagators
 from .parameters import TAU_MEM, TAU_SYN, Dynamics
-from .threads import n_chunks, over_chunks
+from .threads import chunk_size, claim, finish, run_kernel
 
 _NO_POINT = -math.inf
 
@@ -38,7 +38,20 @@ def _back(lam_v, lam_i, decay_mem, decay_syn, response, mem_over_syn):
 
 
 @numba.njit(cache=True, nogil=True)
-def _adjoint_kernel(
+def _adjoint_kernel(counter, size, partial, *args):
+    """Run chunks of ``size`` trials, claimed from ``counter``, through _adjoint_trials; chunk c
+    adds its weight gradient to partial[c]."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _adjoint_trials(lo, min(batch, lo + size), *args, partial[lo // size])
+        finish(counter)
+
+
+@numba.njit(cache=True)
+def _adjoint_trials(
     lo,
     hi,
     inputs,
@@ -54,11 +67,11 @@ def _adjoint_kernel(
     grad_spikes,
     samples,
     grad_samples,
-    grad_weights,
     grad_inputs,
+    grad_weights,
 ):
-    """Add the gradients of trials lo..hi-1 to ``grad_weights`` (n_in, n_out) and to their rows of
-    ``grad_inputs`` (batch, n_in * k).
+    """Add the gradients of trials lo..hi-1 to their rows of ``grad_inputs`` (batch, n_in * k) and
+    to ``grad_weights`` (n_in, n_out).
 
     Events as in the forward kernel (``order``, ``counts`` from it); ``spikes`` the spike
     record (batch, n_out, M, 4) of forward_kernel.Simulation; ``grad_spikes`` (batch, n_out,
@@ -123,13 +136,11 @@ def adjoint(inputs, k, order, counts, weights, dyn: Dynamics, spikes, grad_spike
     so the result does not depend on the thread count.
     """
     batch = inputs.shape[0]
-    partial = np.zeros((n_chunks(batch), *weights.shape))
+    size = chunk_size(batch, weights.nbytes)
+    partial = np.zeros((-(-batch // size), *weights.shape))
     grad_inputs = np.zeros(inputs.shape)
-    args = (dyn.values, dyn.form, dyn.uniform, t_max, spikes, grad_spikes, samples, grad_samples)
-    over_chunks(
-        lambda chunk, lo, hi: _adjoint_kernel(
-            lo, hi, inputs, k, order, counts, weights, *args, partial[chunk], grad_inputs
-        ),
-        batch,
+    args = (k, order, counts, weights, dyn.values, dyn.form, dyn.uniform, t_max, spikes, grad_spikes, samples)
+    run_kernel(
+        lambda counter: _adjoint_kernel(counter, size, partial, inputs, *args, grad_samples, grad_inputs), batch, size
     )
     return partial.sum(axis=0), grad_inputs

@@ -1,10 +1,10 @@
 """Input events of a layer: the input spikes of each trial in time order, as the kernels see them.
 
 Input times (batch, n_in) or (batch, n_in, k) are flattened to (batch, n_in * k); input
-spike ``f`` of a trial comes from presynaptic neuron ``f // k``. Each trial's
-spikes are sorted by :func:`sort_rows` and :func:`trial_events` (as a stable sort would:
-equal times keep their input order); the kernels use those before t_max, as (time,
-presynaptic neuron) pairs in scratch rows.
+spike ``f`` of a trial comes from presynaptic neuron ``f // k``. The layer
+sorts each trial's spikes with numpy's vectorised quicksort, and :func:`trial_events` puts
+equal times in input order (as a stable sort would); the kernels use the events before
+t_max, as (time, presynaptic neuron) pairs in scratch rows.
 """
 
 from __future__ import annotations
@@ -55,12 +55,6 @@ def gather_events(inputs, order, n_events, k, times, source):
     for e in range(n_events):
         times[e] = inputs[order[e]]
         source[e] = order[e] // k
-
-
-def sort_rows(inputs: np.ndarray, lo: int, hi: int, order: np.ndarray) -> None:
-    """order[lo:hi] = the indices that sort each row of inputs[lo:hi] (numpy's quicksort, which
-    is vectorised; ties are put in input order by :func:`trial_events`)."""
-    order[lo:hi] = np.argsort(inputs[lo:hi], axis=1, kind="quicksort")
 
 
 @numba.njit(cache=True, inline="always")

@@ -16,10 +16,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .events import sort_rows, trial_events
+from .events import trial_events
 from .free_evolution import evolve, gap_propagators, neuron_constants, propagators
 from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, V_RESET, Dynamics
-from .threads import over_chunks
+from .threads import chunk_size, claim, finish, run_kernel
 
 _NEWTON_MAX_ITER = 100
 TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (batch, n_out, max_spikes, 4)
@@ -162,7 +162,19 @@ def _sample_hold(samples, q, t_end, value, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _simulate_kernel(
+def _simulate_kernel(counter, size, *args):
+    """Simulate chunks of ``size`` trials, claimed from ``counter``, with _simulate_trials."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _simulate_trials(lo, min(batch, lo + size), *args)
+        finish(counter)
+
+
+@numba.njit(cache=True)
+def _simulate_trials(
     lo,
     hi,
     inputs,
@@ -271,7 +283,7 @@ def simulate(
     t_max: float,
     max_spikes: int,
 ) -> Simulation:
-    """Run the forward kernel over the batch (chunks on threads).
+    """Run the forward kernel over the batch (chunks of trials on threads).
 
     inputs (batch, n_in * k), weights (n_in, n_out), samples (1 or batch, S): float64.
     """
@@ -283,11 +295,8 @@ def simulate(
     order = np.empty(inputs.shape, dtype=np.int64)
     counts = np.empty(batch, dtype=np.int64)
     tol = 4 * np.finfo(np.float64).eps * t_max
+    order[:] = np.argsort(inputs, axis=1, kind="quicksort")  # numpy's vectorised sort; ties: see trial_events
     args = (dyn.values, dyn.form, dyn.uniform, t_max, tol, dyn.floor_scale, samples, out, overflow, voltages)
-
-    def run(chunk, lo, hi):
-        sort_rows(inputs, lo, hi, order)
-        _simulate_kernel(lo, hi, inputs, k, weights, *args, order, counts)
-
-    over_chunks(run, batch)
+    size = chunk_size(batch)
+    run_kernel(lambda counter: _simulate_kernel(counter, size, inputs, k, weights, *args, order, counts), batch, size)
     return Simulation(out, overflow, voltages, order, counts)

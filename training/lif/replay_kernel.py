@@ -13,10 +13,10 @@ import math
 import numba
 import numpy as np
 
-from .events import sort_rows, trial_events
+from .events import trial_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .parameters import T_REFRAC, TAU_SYN, THETA, U_RESET, Dynamics
-from .threads import over_chunks
+from .threads import chunk_size, claim, finish, run_kernel
 
 
 @numba.njit(cache=True, inline="always")
@@ -29,7 +29,19 @@ def _current_before(target, i, t, e, times, source, n_events, weights, j, rate_s
 
 
 @numba.njit(cache=True, nogil=True)
-def _replay_kernel(lo, hi, inputs, k, weights, params, t_max, floor, out, clamped, order, counts):
+def _replay_kernel(counter, size, *args):
+    """Replay chunks of ``size`` trials, claimed from ``counter``, with _replay_trials."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _replay_trials(lo, min(batch, lo + size), *args)
+        finish(counter)
+
+
+@numba.njit(cache=True)
+def _replay_trials(lo, hi, inputs, k, weights, params, t_max, floor, out, clamped, order, counts):
     """Fill fields DRIVE, RESTART, DRIVE_AFTER of ``out`` (batch, n_out, M, 4) for trials lo..hi-1
     from its field TIME (ascending per neuron, inf-padded, all < t_max); count the drives
     raised to ``floor * theta`` in ``clamped`` (batch,). Events as in the forward kernel;
@@ -73,10 +85,13 @@ def replay_state(
     clamped = np.zeros(batch, dtype=np.int64)
     order = np.empty(inputs.shape, dtype=np.int64)
     counts = np.empty(batch, dtype=np.int64)
-
-    def run(chunk, lo, hi):
-        sort_rows(inputs, lo, hi, order)
-        _replay_kernel(lo, hi, inputs, k, weights, dyn.values, t_max, floor, out, clamped, order, counts)
-
-    over_chunks(run, batch)
+    order[:] = np.argsort(inputs, axis=1, kind="quicksort")  # ties: see trial_events
+    size = chunk_size(batch)
+    run_kernel(
+        lambda counter: _replay_kernel(
+            counter, size, inputs, k, weights, dyn.values, t_max, floor, out, clamped, order, counts
+        ),
+        batch,
+        size,
+    )
     return out, int(clamped.sum()), order, counts
