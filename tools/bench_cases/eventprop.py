@@ -97,19 +97,40 @@ def yinyang(bench):
     return figures
 
 
+def _cpu_per_step(step, repeats):
+    """(process CPU, calling thread's CPU) per call of step, in seconds: independent of how
+    busy the machine is, unlike wall time."""
+    step()
+    process, thread = time.process_time(), time.thread_time()
+    for _ in range(repeats):
+        step()
+    return (time.process_time() - process) / repeats, (time.thread_time() - thread) / repeats
+
+
 @case("eventprop.threads")
 def threads(bench):
-    """float32 forward+backward, tau ratio 2, at one and at two threads (target: two >= 1.6x one)."""
+    """float32 forward+backward, tau ratio 2, at one and at two threads (target: two >= 1.6x one).
+
+    On a busy machine wall times say little; the CPU figures do: ``cpu_speedup_bound`` is the
+    one-thread CPU time over the calling thread's CPU time at two threads, the speedup an
+    otherwise idle machine gives when the calling thread (which runs all Python) is the
+    critical path; ``cpu_overhead`` is the extra CPU that two threads spend in total.
+    """
     batch = 200 if bench.quick else 1000
     step = training_step(RATIO_2, torch.float32, batch)
     figures = {"batch": batch, "load_average_before": _load_average()}
+    cpu = {}
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
             figures[f"threads_{n}_samples_per_s"] = batch / bench.time(step, label=f"threads_{n}")
+            cpu[n] = _cpu_per_step(step, bench.repeats)
     finally:
         torch.set_num_threads(2)
     figures["two_over_one"] = figures["threads_2_samples_per_s"] / figures["threads_1_samples_per_s"]
+    figures["cpu_ms_per_step"] = {n: [1e3 * t for t in cpu[n]] for n in cpu}  # [process, calling thread]
+    figures["cpu_speedup_bound"] = cpu[1][0] / cpu[2][1]
+    figures["cpu_overhead"] = cpu[2][0] / cpu[1][0] - 1
     figures["load_average_after"] = _load_average()
     return figures
 

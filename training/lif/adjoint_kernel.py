@@ -83,6 +83,7 @@ def _adjoint_trials(
     for b in range(lo, hi):
         n_events = counts[b]
         gather_events(inputs[b], order[b], n_events, k, ev_times, ev_source)
+        grad_inputs[b] = 0.0
         if uniform:
             gap_propagators(
                 ev_times, n_events, t_max, neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), form, gaps
@@ -138,7 +139,7 @@ def adjoint(inputs, k, order, counts, weights, dyn: Dynamics, spikes, grad_spike
     batch = inputs.shape[0]
     size = chunk_size(batch, weights.nbytes)
     partial = np.zeros((-(-batch // size), *weights.shape))
-    grad_inputs = np.zeros(inputs.shape)
+    grad_inputs = np.empty(inputs.shape)  # the kernel zeroes every row it owns
     args = (k, order, counts, weights, dyn.values, dyn.form, dyn.uniform, t_max, spikes, grad_spikes, samples)
     run_kernel(
         lambda counter: _adjoint_kernel(counter, size, partial, inputs, *args, grad_samples, grad_inputs), batch, size

@@ -197,10 +197,10 @@ def _simulate_trials(
 
     ``inputs`` (batch, n_in * k) input spike times, spike f from presynaptic neuron f // k,
     through ``weights`` (n_in, n_out); ``params`` (7, n_out) as Dynamics.values; ``samples``
-    (1 or batch, S) ascending sample times. On entry ``out[..., TIME]`` is inf, the other fields 0,
-    overflow False and voltages NaN. After a spike u is held at u_reset for t_refrac (I
-    keeps decaying) and the walk goes on; a crossing after the max_spikes-th spike sets
-    ``overflow`` and ends the neuron's walk.
+    (1 or batch, S) ascending sample times. The rows of the outputs are set here (TIME inf
+    and the other fields 0, overflow False, voltages NaN where not written). After a spike u
+    is held at u_reset for t_refrac (I keeps decaying) and the walk goes on; a crossing after
+    the max_spikes-th spike sets ``overflow`` and ends the neuron's walk.
     """
     n_out = weights.shape[1]
     max_spikes = out.shape[2]
@@ -223,6 +223,10 @@ def _simulate_trials(
             tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
             consts = neuron_constants(tau_mem, tau_syn)
             rate_syn, v_leak, trace = consts[1], params[V_LEAK, j], voltages[b, j]
+            out[b, j] = 0.0
+            out[b, j, :, TIME] = np.inf
+            trace[:] = np.nan
+            overflow[b, j] = False
             u, i, t, t_free, t_next, m, q, held = 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, False
             for e in range(n_events + 1):
                 t_gap, t_next = t_next, ev_times[e] if e < n_events else t_max
@@ -288,14 +292,12 @@ def simulate(
     inputs (batch, n_in * k), weights (n_in, n_out), samples (1 or batch, S): float64.
     """
     batch, n_out = inputs.shape[0], weights.shape[1]
-    out = np.zeros((batch, n_out, max_spikes, 4))
-    out[..., TIME] = np.inf
-    overflow = np.zeros((batch, n_out), dtype=np.bool_)
-    voltages = np.full((batch, n_out, samples.shape[1]), np.nan)
-    order = np.empty(inputs.shape, dtype=np.int64)
+    out = np.empty((batch, n_out, max_spikes, 4))  # the kernel initialises every row it owns
+    overflow = np.empty((batch, n_out), dtype=np.bool_)
+    voltages = np.empty((batch, n_out, samples.shape[1]))
     counts = np.empty(batch, dtype=np.int64)
     tol = 4 * np.finfo(np.float64).eps * t_max
-    order[:] = np.argsort(inputs, axis=1, kind="quicksort")  # numpy's vectorised sort; ties: see trial_events
+    order = np.argsort(inputs, axis=1, kind="quicksort")  # numpy's vectorised sort; ties: see trial_events
     args = (dyn.values, dyn.form, dyn.uniform, t_max, tol, dyn.floor_scale, samples, out, overflow, voltages)
     size = chunk_size(batch)
     run_kernel(lambda counter: _simulate_kernel(counter, size, inputs, k, weights, *args, order, counts), batch, size)

@@ -141,7 +141,8 @@ class LIFParameters:
         versions = tuple(getattr(getattr(self, name), "_version", None) for name in _FIELDS)
         key = (n_out, dtype, versions)
         if key not in self._views:
-            self._views.clear()
+            if len(self._views) >= 8:  # a few layer sizes and dtypes; stale versions go
+                self._views.clear()
             self._views[key] = self._dynamics(n_out, dtype)
         return self._views[key]
 

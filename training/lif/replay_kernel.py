@@ -41,19 +41,23 @@ def _replay_kernel(counter, size, *args):
 
 
 @numba.njit(cache=True)
-def _replay_trials(lo, hi, inputs, k, weights, params, t_max, floor, out, clamped, order, counts):
-    """Fill fields DRIVE, RESTART, DRIVE_AFTER of ``out`` (batch, n_out, M, 4) for trials lo..hi-1
-    from its field TIME (ascending per neuron, inf-padded, all < t_max); count the drives
-    raised to ``floor * theta`` in ``clamped`` (batch,). Events as in the forward kernel;
-    I(t) counts the events strictly before t.
+def _replay_trials(lo, hi, inputs, k, weights, params, t_max, floor, spikes, out, clamped, order, counts):
+    """Write the rows of trials lo..hi-1 of ``out`` (batch, n_out, M, 4), the spike record of
+    forward_kernel.Simulation at the measured ``spikes`` (batch, n_out, M; ascending per
+    neuron, inf-padded, all < t_max), and count the drives raised to ``floor * theta`` in
+    ``clamped`` (batch,). Events as in the forward kernel; I(t) counts the events strictly
+    before t.
     """
     n_out, n_spikes = weights.shape[1], out.shape[2]
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     for b in range(lo, hi):
         n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
         counts[b] = n_events
+        clamped[b] = 0
         for j in range(n_out):
             rate_syn, th, u_reset = 1.0 / params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
+            out[b, j] = 0.0
+            out[b, j, :, TIME] = spikes[b, j]
             i, t, e = 0.0, 0.0, 0
             for m in range(n_spikes):
                 spike = out[b, j, m, TIME]
@@ -80,16 +84,14 @@ def replay_state(
     """(spike record (batch, n_out, M, 4) as in forward_kernel.Simulation, clamped count, order, counts)
     at the measured ``spikes`` (batch, n_out, M): float64, ascending, inf-padded, < t_max."""
     batch = inputs.shape[0]
-    out = np.zeros((*spikes.shape, 4))
-    out[..., TIME] = spikes
-    clamped = np.zeros(batch, dtype=np.int64)
-    order = np.empty(inputs.shape, dtype=np.int64)
+    out = np.empty((*spikes.shape, 4))  # the kernel initialises every row it owns
+    clamped = np.empty(batch, dtype=np.int64)
     counts = np.empty(batch, dtype=np.int64)
-    order[:] = np.argsort(inputs, axis=1, kind="quicksort")  # ties: see trial_events
+    order = np.argsort(inputs, axis=1, kind="quicksort")  # ties: see trial_events
     size = chunk_size(batch)
     run_kernel(
         lambda counter: _replay_kernel(
-            counter, size, inputs, k, weights, dyn.values, t_max, floor, out, clamped, order, counts
+            counter, size, inputs, k, weights, dyn.values, t_max, floor, spikes, out, clamped, order, counts
         ),
         batch,
         size,
