@@ -31,7 +31,7 @@ class LayerArrays(NamedTuple):
 def flat_inputs(input_times: torch.Tensor) -> tuple[np.ndarray, int]:
     """(times (batch, n_in * k) float64, k) from input_times (batch, n_in) or (batch, n_in, k)."""
     k = input_times.shape[2] if input_times.dim() == 3 else 1
-    flat = input_times.detach().reshape(input_times.shape[0], -1)
+    flat = input_times.detach().reshape(input_times.shape[0], input_times.shape[1] * k)
     return as_float64(flat), k
 
 
