@@ -84,10 +84,7 @@ def _adjoint_trials(
         n_events = counts[b]
         gather_events(inputs[b], order[b], n_events, k, ev_times, ev_source)
         grad_inputs[b] = 0.0
-        if uniform:
-            gap_propagators(
-                ev_times, n_events, t_max, neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), form, gaps
-            )
+        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
         for j in range(n_out):
             tau_mem, tau_syn = params[TAU_MEM, j], params[TAU_SYN, j]
@@ -107,6 +104,7 @@ def _adjoint_trials(
                     break
                 if t < now and (lam_v != 0.0 or lam_i != 0.0):
                     if uniform and t == t_event and now == (ev_times[e + 1] if e + 1 < n_events else t_max):
+                        filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e + 1)
                         decay_mem, decay_syn, response = gaps[0, e + 1], gaps[1, e + 1], gaps[2, e + 1]
                     else:
                         decay_mem, decay_syn, response = propagators(

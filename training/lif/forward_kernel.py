@@ -209,15 +209,7 @@ def _simulate_trials(
     for b in range(lo, hi):
         n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
         counts[b] = n_events
-        if uniform:
-            gap_propagators(
-                ev_times,
-                n_events,
-                t_max,
-                neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]),
-                form,
-                gaps,
-            )
+        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
         for j in range(n_out):
             tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
@@ -244,6 +236,7 @@ def _simulate_trials(
                         out[b, j, m - 1, DRIVE_AFTER] = i - u_reset
                     length = t_next - t
                     if uniform and t == t_gap:
+                        filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e)
                         decay_mem, decay_syn, response = gaps[0, e], gaps[1, e], gaps[2, e]
                     else:
                         decay_mem, decay_syn, response = propagators(

@@ -73,15 +73,17 @@ def evolve(u0, i0, s, rate_mem, rate_syn, rate_gap, syn_longer, gain, form):
 
 
 @numba.njit(cache=True, inline="always")
-def gap_propagators(times, n_events, t_max, consts, form, table):
-    """Fill table[:, g] (3, >= n_events + 1) with the propagators over gap g: from event g - 1 (time 0
-    for g = 0) to event g (t_max for g = n_events), at the sorted event ``times``. With the same time
-    constants in every neuron of a layer, the kernels share these across neurons."""
+def gap_propagators(times, n_events, t_max, consts, form, table, filled, gap):
+    """Make sure table[:, gap] holds the propagators over gap ``gap`` and return the new count of
+    filled gaps (``filled`` on entry: gaps 0..filled-1 are there). Gap g runs from event g - 1
+    (time 0 for g = 0) to event g (t_max for g = n_events) of the sorted event ``times``; the
+    table (3, >= n_events + 1) is filled in order, as far as some neuron needs it. With the same
+    time constants in every neuron of a layer, the kernels share it across neurons."""
     rate_mem, rate_syn, rate_gap, syn_longer, gain, _ = consts
-    start = 0.0
-    for g in range(n_events + 1):
+    for g in range(filled, gap + 1):
+        start = times[g - 1] if g > 0 else 0.0
         end = times[g] if g < n_events else t_max
         table[0, g], table[1, g], table[2, g] = propagators(
             end - start, rate_mem, rate_syn, rate_gap, syn_longer, gain, form
         )
-        start = end
+    return max(filled, gap + 1)
