@@ -94,6 +94,13 @@ def _adjoint_trials(
                 seg += 1
             lam_v, lam_i, carry, now, in_hold = 0.0, 0.0, 0.0, t_max, False
             e, q = n_events - 1, n_samples - 1
+            while q >= 0 and grad_samples[b, j, q] == 0.0:  # samples without gradient launch nothing
+                q -= 1
+            latest = max(
+                spikes[b, j, seg - 1, TIME] if seg > 0 else _NO_POINT, trial_samples[q] if q >= 0 else _NO_POINT
+            )
+            while e >= 0 and ev_times[e] > latest:  # events after every launch see lambda_V = lambda_I = 0
+                e -= 1
             while True:
                 t_event = ev_times[e] if e >= 0 else _NO_POINT
                 t_sample = trial_samples[q] if q >= 0 else _NO_POINT
