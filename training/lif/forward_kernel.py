@@ -142,21 +142,23 @@ def _solve(u, i, hi, th, tau_mem, tau_syn, consts, form, tol):
 
 
 @numba.njit(cache=True, inline="always")
-def _sample_free(samples, q, t_end, u, i, t, consts, form, v_leak, out):
+def _sample_free(samples, q, t_end, u, i, t, consts, form, v_leak, voltages, b, j):
     """Write V at the samples from index q that lie before t_end, on the free evolution from
     (u, i) at time t; return the index of the first sample not written."""
     rate_mem, rate_syn, rate_gap, syn_longer, gain, _ = consts
     while q < samples.shape[0] and samples[q] < t_end:
-        out[q] = v_leak + evolve(u, i, samples[q] - t, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)[0]
+        voltages[b, j, q] = (
+            v_leak + evolve(u, i, samples[q] - t, rate_mem, rate_syn, rate_gap, syn_longer, gain, form)[0]
+        )
         q += 1
     return q
 
 
 @numba.njit(cache=True, inline="always")
-def _sample_hold(samples, q, t_end, value, out):
+def _sample_hold(samples, q, t_end, value, voltages, b, j):
     """Write ``value`` (the reset potential) at the samples from index q that lie before t_end."""
     while q < samples.shape[0] and samples[q] < t_end:
-        out[q] = value
+        voltages[b, j, q] = value
         q += 1
     return q
 
@@ -214,10 +216,16 @@ def _simulate_trials(
         for j in range(n_out):
             tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
             consts = neuron_constants(tau_mem, tau_syn)
-            rate_syn, v_leak, trace = consts[1], params[V_LEAK, j], voltages[b, j]
-            out[b, j] = 0.0
-            out[b, j, :, TIME] = np.inf
-            trace[:] = np.nan
+            rate_syn, v_leak = consts[1], params[V_LEAK, j]
+            for m in range(max_spikes):
+                out[b, j, m, TIME], out[b, j, m, DRIVE], out[b, j, m, RESTART], out[b, j, m, DRIVE_AFTER] = (
+                    np.inf,
+                    0.0,
+                    0.0,
+                    0.0,
+                )
+            for q in range(trial_samples.shape[0]):
+                voltages[b, j, q] = np.nan
             overflow[b, j] = False
             u, i, t, t_free, t_next, m, q, held = 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, False
             for e in range(n_events + 1):
@@ -225,11 +233,11 @@ def _simulate_trials(
                 while True:
                     if held:  # refractory: u is held at the reset, the current decays
                         if t_next < t_free:
-                            q = _sample_hold(trial_samples, q, t_next, params[V_RESET, j], trace)
+                            q = _sample_hold(trial_samples, q, t_next, params[V_RESET, j], voltages, b, j)
                             i *= math.exp(-(t_next - t) * rate_syn)
                             t = t_next
                             break
-                        q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], trace)
+                        q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], voltages, b, j)
                         if t_free > t:  # (no exponential for t_refrac = 0)
                             i *= math.exp(-(t_free - t) * rate_syn)
                         t, u, held = t_free, u_reset, False
@@ -249,7 +257,7 @@ def _simulate_trials(
                         break
                     s = -1.0 if hi_s < 0.0 else _solve(u, i, hi_s, th, tau_mem, tau_syn, consts, form, tol)
                     if s >= 0.0 and t + s < t_max:
-                        q = _sample_free(trial_samples, q, t + s, u, i, t, consts, form, v_leak, trace)
+                        q = _sample_free(trial_samples, q, t + s, u, i, t, consts, form, v_leak, voltages, b, j)
                         if m == max_spikes:
                             overflow[b, j] = True
                             break
@@ -261,7 +269,7 @@ def _simulate_trials(
                         out[b, j, m, RESTART] = t_free
                         u, m, held = u_reset, m + 1, True
                         continue
-                    q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, trace)
+                    q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, voltages, b, j)
                     u, i, t = u_end, i_end, t_next
                     break
                 if overflow[b, j]:
