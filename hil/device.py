@@ -24,12 +24,18 @@ ENTRY_POINT_GROUP = "hil.drivers"
 
 @attrs.frozen
 class DeviceLimits:
-    """What one ``run`` may ask of a device."""
+    """What one ``run`` may ask of a device.
 
-    max_trials: int = 100_000
-    max_events: int = 10_000_000
-    max_spikes: int = 50_000_000
+    max_madc_samples: MADC samples per run (``n_trials * Recording.madc_samples``)
+    max_cadc_samples: CADC readings of all 512 channels per run
+    """
+
+    max_trials: int = 16_384
+    max_events: int = 1_000_000
+    max_spikes: int = 4_000_000
     link_events_per_s: float = 125e6 / 4  # input link capacity in hardware time, events/s
+    max_madc_samples: int = 1 << 22
+    max_cadc_samples: int = 1 << 14
 
 
 @attrs.frozen

@@ -5,7 +5,7 @@ import pytest
 
 import hil
 from drivers.mock import MockChip
-from drivers.mock.engine import psp_kernel
+from drivers.mock.trajectory import psp_kernel
 from drivers.mock.physics import Mismatch
 from hil import chip
 
