@@ -50,7 +50,7 @@ def psp_max(tau_mem, tau_syn, window=np.inf):
     return psp_kernel(lag, tau_mem, tau_syn) * (1 + 1e-9)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", _nrt=False)
 def _eval(c0, A, B, C, a, b, c, s):
     """f(s) = c0 + A e^{-as} + B e^{-bs} + C e^{-cs} and its first two derivatives."""
     ta = A * math.exp(-a * s)
@@ -59,7 +59,7 @@ def _eval(c0, A, B, C, a, b, c, s):
     return c0 + ta + tb + tc, -(a * ta + b * tb + c * tc), a * a * ta + b * b * tb + c * c * tc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _zero_of_slope(c0, A, B, C, a, b, c, lo, hi, d_lo):
     """The zero of f' in (lo, hi), where f' changes sign once (``d_lo`` = f'(lo)); bracketed Newton."""
     x = 0.5 * (lo + hi)
@@ -72,11 +72,13 @@ def _zero_of_slope(c0, A, B, C, a, b, c, lo, hi, d_lo):
         if hi - lo <= ROOT_TOL_S:
             break
         step = x - d1 / d2 if d2 != 0.0 else 0.5 * (lo + hi)
+        if abs(step - x) <= ROOT_TOL_S:
+            return min(max(step, lo), hi)
         x = step if lo < step < hi else 0.5 * (lo + hi)
     return x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _root(c0, A, B, C, a, b, c, lo, hi, f_lo, f_hi):
     """First s in [lo, hi] with f(s) >= 0 where f rises monotonically from ``f_lo`` < 0 to ``f_hi`` >= 0."""
     x = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)
@@ -95,42 +97,38 @@ def _root(c0, A, B, C, a, b, c, lo, hi, f_lo, f_hi):
     return hi
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def first_crossing(c0, A, B, C, a, b, c, u, w):
     """First s in [u, w] with ``c0 + A e^{-as} + B e^{-bs} + C e^{-cs} >= 0``, or -1.0 if there is none.
 
     ``a`` differs from ``b`` and ``c``; ``b`` may equal ``c``."""
-    f_u = _eval(c0, A, B, C, a, b, c, u)[0]
+    f_u, d_u, _ = _eval(c0, A, B, C, a, b, c, u)
     if f_u >= 0.0:
         return u
-    # turning point of e^{as} f'(s) = -(aA + bB e^{(a-b)s} + cC e^{(a-c)s})
-    cuts = np.empty(4)
-    cuts[0] = u
-    n = 1
+    # turning point of e^{as} f'(s) = -(aA + bB e^{(a-b)s} + cC e^{(a-c)s}): at most one
+    turn = w
     if B != 0.0 and C != 0.0 and b != c:
         r = -(c * C * (a - c)) / (b * B * (a - b))
         if r > 0.0:
             s = math.log(r) / (c - b)
             if u < s < w:
-                cuts[n] = s
-                n += 1
-    cuts[n] = w
-    n += 1
-    # zeros of f' (at most one per piece) split [u, w] into pieces on which f is monotonic
-    ends = np.empty(4)
-    m = 0
-    d_prev = _eval(c0, A, B, C, a, b, c, u)[1]
-    for k in range(1, n):
-        d_k = _eval(c0, A, B, C, a, b, c, cuts[k])[1]
-        if (d_prev > 0.0 and d_k < 0.0) or (d_prev < 0.0 and d_k > 0.0):
-            ends[m] = _zero_of_slope(c0, A, B, C, a, b, c, cuts[k - 1], cuts[k], d_prev)
-            m += 1
-        d_prev = d_k
-    ends[m] = w
-    m += 1
+                turn = s
+    # f' changes sign at most once in [u, turn] and once in [turn, w]: zeros z1 <= z2 split
+    # [u, w] into at most three pieces on which f is monotonic
+    d_turn = _eval(c0, A, B, C, a, b, c, turn)[1] if turn < w else 0.0
+    d_w = _eval(c0, A, B, C, a, b, c, w)[1]
+    z1, z2 = w, w
+    if turn < w:
+        if (d_u > 0.0) != (d_turn > 0.0) and d_u != 0.0 and d_turn != 0.0:
+            z1 = _zero_of_slope(c0, A, B, C, a, b, c, u, turn, d_u)
+        if (d_turn > 0.0) != (d_w > 0.0) and d_turn != 0.0 and d_w != 0.0:
+            z2 = _zero_of_slope(c0, A, B, C, a, b, c, turn, w, d_turn)
+    elif (d_u > 0.0) != (d_w > 0.0) and d_u != 0.0 and d_w != 0.0:
+        z1 = _zero_of_slope(c0, A, B, C, a, b, c, u, w, d_u)
     lo, f_lo = u, f_u
-    for k in range(m):
-        hi = ends[k]
+    for hi in (min(z1, z2), max(z1, z2), w):
+        if hi <= lo:
+            continue
         f_hi = _eval(c0, A, B, C, a, b, c, hi)[0]
         if f_hi >= 0.0:
             return _root(c0, A, B, C, a, b, c, lo, hi, f_lo, f_hi)
