@@ -27,7 +27,7 @@ from hil import chip
 from hil.errors import DeviceError
 from hil.measurement import SPIKE_DTYPE
 
-from . import kernel
+from . import kernel, tables
 from .physics import SYNIN_BASELINE, ReadoutModel
 from .trajectory import psp_max
 
@@ -106,30 +106,30 @@ class Result:
 
 
 def parameter_table(nr: Neurons, noise: Noise) -> np.ndarray:
-    """(kernel.N_ROWS, N) float64 table the kernel reads (rates, closed-form coefficients, bounds)."""
-    H = kernel.SEGMENT_S
+    """(N, tables.N_ROWS) float64 table the kernel reads (rates, closed-form coefficients, bounds)."""
+    H = tables.SEGMENT_S
     a, b, c = 1.0 / nr.tau_mem, 1.0 / nr.tau_exc, 1.0 / nr.tau_inh
     a_hold = np.exp(-H * a)
     rows = {
-        kernel.V_REST: nr.v_rest,
-        kernel.V_RESET: nr.v_reset,
-        kernel.V_THR: nr.v_threshold,
-        kernel.RATE_M: a,
-        kernel.RATE_E: b,
-        kernel.RATE_I: c,
-        kernel.CE: nr.tau_exc / (nr.tau_exc - nr.tau_mem),
-        kernel.CI: nr.tau_inh / (nr.tau_inh - nr.tau_mem),
-        kernel.EM_H: a_hold,
-        kernel.FE_H: np.exp(-H * b),
-        kernel.FI_H: np.exp(-H * c),
-        kernel.KMAX_H: psp_max(nr.tau_mem, nr.tau_exc, H),
-        kernel.KPEAK: psp_max(nr.tau_mem, nr.tau_exc),
-        kernel.T_REF: nr.refractory,
-        kernel.NOISE_I: noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold)),
+        tables.V_REST: nr.v_rest,
+        tables.V_RESET: nr.v_reset,
+        tables.V_THR: nr.v_threshold,
+        tables.RATE_M: a,
+        tables.RATE_E: b,
+        tables.RATE_I: c,
+        tables.CE: nr.tau_exc / (nr.tau_exc - nr.tau_mem),
+        tables.CI: nr.tau_inh / (nr.tau_inh - nr.tau_mem),
+        tables.EM_H: a_hold,
+        tables.FE_H: np.exp(-H * b),
+        tables.FI_H: np.exp(-H * c),
+        tables.KMAX_H: psp_max(nr.tau_mem, nr.tau_exc, H),
+        tables.KPEAK: psp_max(nr.tau_mem, nr.tau_exc),
+        tables.T_REF: nr.refractory,
+        tables.NOISE_I: noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold)),
     }
-    table = np.empty((kernel.N_ROWS, nr.size))
-    for row, values in rows.items():
-        table[row] = values
+    table = np.empty((nr.size, tables.N_ROWS))
+    for column, values in rows.items():
+        table[:, column] = values
     return table
 
 
@@ -162,17 +162,17 @@ def simulate(
     cadc_times = np.zeros((0, 0)) if probe.cadc_times is None else np.ascontiguousarray(probe.cadc_times, np.float64)
     cadc = np.zeros((T, cadc_times.shape[1], chip.N_NEURONS) if probe.cadc_times is not None else (0, 0, 0), np.uint8)
     rec = np.zeros(8)
-    rec[[kernel.MADC_COL, kernel.MADC_PERIOD, kernel.MADC_OFFSET, kernel.MADC_GAIN, kernel.MADC_BASE]] = (
+    rec[[tables.MADC_COL, tables.MADC_PERIOD, tables.MADC_OFFSET, tables.MADC_GAIN, tables.MADC_BASE]] = (
         probe.madc_column,
         chip.MADC_SAMPLE_PERIOD_S,
         ro.madc_offset,
         ro.madc_gain,
         SYNIN_BASELINE,
     )
-    rec[kernel.MADC_SRC] = chip.MADC_SOURCES.index(probe.madc_source)
-    rec[[kernel.MADC_NOISE, kernel.CADC_NOISE]] = (ro.madc_noise, ro.cadc_noise) if probe.adc_noise else (0.0, 0.0)
+    rec[tables.MADC_SRC] = chip.MADC_SOURCES.index(probe.madc_source)
+    rec[[tables.MADC_NOISE, tables.CADC_NOISE]] = (ro.madc_noise, ro.cadc_noise) if probe.adc_noise else (0.0, 0.0)
     flags = np.zeros(5)
-    flags[[kernel.M_RMS, kernel.TH_RMS, kernel.JIT_RMS, kernel.LATENCY, kernel.MARGIN]] = (
+    flags[[tables.M_RMS, tables.TH_RMS, tables.JIT_RMS, tables.LATENCY, tables.MARGIN]] = (
         noise.membrane_rms,
         noise.threshold_rms,
         noise.jitter_rms_s,

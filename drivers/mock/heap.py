@@ -22,7 +22,7 @@ def _before(Q, a, b):
     )
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
 def push(Q, n, t, kind, ident, stamp):
     """Insert an item into the heap of size n (capacity must allow it); returns the new size."""
     Q[TIME, n], Q[KIND, n], Q[ID, n], Q[STAMP, n] = t, kind, ident, stamp
@@ -37,7 +37,7 @@ def push(Q, n, t, kind, ident, stamp):
     return n + 1
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, _nrt=False, inline="always")
 def pop(Q, n):
     """Remove the first item (read it from column 0 before); returns the new size."""
     n -= 1

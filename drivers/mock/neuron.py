@@ -1,0 +1,170 @@
+"""One neuron inside a noise segment, for the mock's kernel: closed form, bounds, inputs, spikes.
+
+Inside segment ``[s0, s0 + w)`` neuron i follows, with s the time since ``s0``::
+
+    V(s) = VINF + A e^{-a s} + B e^{-b s} + C e^{-c s},   B = EH * CE,   C = -IH * CI
+    E(s) = EH e^{-b s},   I(s) = IH e^{-c s}
+
+(``drivers.mock.trajectory``). An input changes ``EH``/``IH`` and ``A`` so that V stays
+continuous. Before an exact search for the next crossing, two bounds of V over the rest of the
+segment must both reach the threshold: a cheap one kept up to date across inputs (``UB``: the
+free relaxation is monotonic and a current adds at most ``E * KMAX_H``), and a second-order
+one (Taylor at s with the largest V'' over the interval; each of V'''s three terms is monotonic).
+Tables: ``P`` (N, N_ROWS) parameters, ``S`` (N, N_STATE) state, ``Q`` the event queue.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+
+from . import heap, streams
+from .trajectory import first_crossing
+from .tables import (
+    A, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KMAX_H, KPEAK, NOISE_I, PARK, PEND, PIN, RATE_E,
+    RATE_I, RATE_M, RELEASE, SEGMENT_S, SLACK, SPIKE, STAMP, THETA, UB, V, V_REST, V_RESET, VINF,
+)  # fmt: skip
+
+_FAST = {"cache": True, "_nrt": False}
+
+
+@numba.njit(inline="always", **_FAST)
+def membrane(P, S, i, s):
+    """V at segment time s of free neuron i."""
+    v = S[i, VINF] + S[i, A] * math.exp(-P[i, RATE_M] * s) + S[i, EH] * P[i, CE] * math.exp(-P[i, RATE_E] * s)
+    if S[i, IH] != 0.0:
+        v -= S[i, IH] * P[i, CI] * math.exp(-P[i, RATE_I] * s)
+    return v
+
+
+@numba.njit(inline="always", **_FAST)
+def _ceiling(P, S, i, span, ta, tb, tc):
+    """Upper bound of V over [s, s + span] (ending at the segment end) from the closed form's terms at s."""
+    a, b, c = P[i, RATE_M], P[i, RATE_E], P[i, RATE_I]
+    v = S[i, VINF] + ta + tb + tc
+    d1 = -(a * ta + b * tb + c * tc)
+    end_a, end_b = S[i, A] * S[i, EM], S[i, EH] * P[i, CE] * S[i, FE]
+    end_c = -S[i, IH] * P[i, CI] * S[i, FI]
+    m2 = a * a * max(ta, end_a) + b * b * max(tb, end_b) + c * c * max(tc, end_c)
+    top = max(v, v + span * (d1 + 0.5 * m2 * span))
+    if m2 < 0.0 and d1 > 0.0 and -d1 > m2 * span:
+        top = v - d1 * d1 / (2.0 * m2)
+    return top
+
+
+@numba.njit(**_FAST)
+def schedule(P, S, Q, n, i, s0, s, w, ea, eb, ec):
+    """(Re)schedule free neuron i's next spike in [s, w] (segment time; ``ea, eb, ec`` = e^{-as},
+    e^{-bs}, e^{-cs}); returns the queue size. ``S[i, UB]`` becomes a bound of V over [s, w]."""
+    S[i, STAMP] += 1.0
+    S[i, PEND] = 0.0
+    ta, tb, tc = S[i, A] * ea, S[i, EH] * P[i, CE] * eb, -S[i, IH] * P[i, CI] * ec
+    S[i, UB] = _ceiling(P, S, i, w - s, ta, tb, tc)
+    if S[i, UB] + SLACK < S[i, THETA]:
+        return n
+    t = first_crossing(
+        S[i, VINF] - S[i, THETA], S[i, A], S[i, EH] * P[i, CE], -S[i, IH] * P[i, CI], P[i, RATE_M], P[i, RATE_E], P[i, RATE_I], s, w
+    )  # fmt: skip
+    if t < 0.0:
+        return n
+    S[i, PEND] = 1.0
+    return heap.push(Q, n, s0 + t, SPIKE, i, S[i, STAMP])
+
+
+@numba.njit(inline="always", **_FAST)
+def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
+    """Neuron i at the start of segment k = [s0, s0 + w): noise draw, closed-form coefficients, and its
+    first spike or hold release in the segment; returns the queue size."""
+    if w >= SEGMENT_S:
+        S[i, EM], S[i, FE], S[i, FI] = P[i, EM_H], P[i, FE_H], P[i, FI_H]
+    else:
+        S[i, EM], S[i, FE], S[i, FI] = math.exp(-P[i, RATE_M] * w), math.exp(-P[i, RATE_E] * w), math.exp(-P[i, RATE_I] * w)  # fmt: skip
+    vi = P[i, V_REST] + (P[i, NOISE_I] * streams.gauss_sum(keys[0, i], k) if m_rms > 0.0 else 0.0)
+    S[i, VINF], S[i, EH], S[i, IH], S[i, PEND] = vi, S[i, E], S[i, I], 0.0
+    if S[i, HOLD] > s0:
+        if S[i, HOLD] < s0 + w:
+            n = heap.push(Q, n, S[i, HOLD], RELEASE, i, S[i, STAMP])
+        return n
+    S[i, A] = S[i, V] - vi - S[i, E] * P[i, CE] + S[i, I] * P[i, CI]
+    S[i, UB] = max(S[i, V], vi + (S[i, V] - vi) * S[i, EM]) + S[i, E] * P[i, KMAX_H]
+    if S[i, UB] >= S[i, THETA]:
+        n = schedule(P, S, Q, n, i, s0, 0.0, w, 1.0, 1.0, 1.0)
+    return n
+
+
+@numba.njit(**_FAST)
+def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
+    """End the previous segment (at s0) for the neurons in the sweep and enter segment k = [s0, s0 + w).
+    Those that cannot reach threshold (less ``margin``) without new input and are neither held nor
+    pinned are parked instead. Returns the queue size and the sweep size (``active`` compacted)."""
+    m = 0
+    for q in range(na):
+        i = active[q]
+        if S[i, HOLD] >= s0:
+            S[i, V] = P[i, V_RESET]
+        else:
+            S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
+        S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
+        if (
+            max(S[i, V], P[i, V_REST]) + S[i, E] * P[i, KPEAK] < S[i, THETA] - margin
+            and S[i, HOLD] < s0
+            and S[i, PIN] == 0.0
+        ):
+            S[i, PARK] = s0
+            continue
+        active[m] = i
+        m += 1
+        n = enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
+    return n, m
+
+
+@numba.njit(inline="always", **_FAST)
+def unpark(P, S, i, s0, m_rms, keys, k):
+    """Advance parked neuron i to s0 (the start of segment k) at rest drive; the membrane noise of the
+    stretch as one Gaussian draw (its exact variance)."""
+    d = s0 - S[i, PARK]
+    S[i, PARK] = -1.0
+    if d <= 0.0:
+        return
+    em, fe, fi = math.exp(-P[i, RATE_M] * d), math.exp(-P[i, RATE_E] * d), math.exp(-P[i, RATE_I] * d)
+    v = P[i, V_REST] + (S[i, V] - P[i, V_REST]) * em + S[i, E] * P[i, CE] * (fe - em) - S[i, I] * P[i, CI] * (fi - em)  # fmt: skip
+    if m_rms > 0.0:
+        v += m_rms * math.sqrt(max(1.0 - em * em, 0.0)) * streams.gauss(keys[1, i], k)
+    S[i, V], S[i, E], S[i, I] = v, S[i, E] * fe, S[i, I] * fi
+
+
+@numba.njit(**_FAST)
+def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_rms):
+    """Input of CSR ``row`` at segment time s (segment k) to its targets, parked ones first brought
+    into the sweep; returns the queue size and the sweep size."""
+    t = s0 + s
+    for j in range(ptr[row], ptr[row + 1]):
+        i, e, h = idx[j], qe[j], qi[j]
+        if S[i, PARK] >= 0.0:
+            unpark(P, S, i, s0, m_rms, keys, k)
+            n = enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
+            active[na] = i
+            na += 1
+        grow_a = math.exp(P[i, RATE_M] * s)
+        grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
+        grow_c = math.exp(P[i, RATE_I] * s) if h != 0.0 else 0.0
+        S[i, EH] += e * grow_b
+        S[i, IH] += h * grow_c
+        S[i, A] += (h * P[i, CI] - e * P[i, CE]) * grow_a
+        S[i, UB] += e * P[i, KMAX_H]
+        if S[i, HOLD] > t or not (S[i, PEND] != 0.0 or (e > 0.0 and S[i, UB] >= S[i, THETA])):
+            continue
+        eb = 1.0 / grow_b if e != 0.0 else (math.exp(-P[i, RATE_E] * s) if S[i, EH] != 0.0 else 0.0)
+        ec = 1.0 / grow_c if h != 0.0 else (math.exp(-P[i, RATE_I] * s) if S[i, IH] != 0.0 else 0.0)
+        n = schedule(P, S, Q, n, i, s0, s, w, 1.0 / grow_a, eb, ec)
+    return n, na
+
+
+@numba.njit(**_FAST)
+def release(P, S, Q, n, i, s0, s, w):
+    """End of neuron i's reset hold at segment time s: it relaxes from ``v_reset``."""
+    ea, eb = math.exp(-P[i, RATE_M] * s), math.exp(-P[i, RATE_E] * s)
+    ec = math.exp(-P[i, RATE_I] * s) if S[i, IH] != 0.0 else 0.0
+    S[i, A] = (P[i, V_RESET] - S[i, VINF] - S[i, EH] * P[i, CE] * eb + S[i, IH] * P[i, CI] * ec) / ea
+    return schedule(P, S, Q, n, i, s0, s, w, ea, eb, ec)
