@@ -29,6 +29,7 @@ from hil.measurement import SPIKE_DTYPE
 
 from . import kernel, tables
 from .physics import SYNIN_BASELINE, ReadoutModel
+from .streams import GAUSS_SUM_MAX
 from .trajectory import psp_max
 
 TRIAL_CHUNK = 16
@@ -63,12 +64,14 @@ class Neurons:
 
 @attrs.frozen(eq=False)
 class Noise:
-    """Temporal noise of a run (all zero when noise is off), the fixed spike latency, and how far
-    below threshold (LSB) a neuron must stay to count as unable to fire (0 without noise)."""
+    """Temporal noise of a run (all zero when noise is off), the fixed latencies (host event ->
+    synapse, spike -> synapse), and how far below threshold (LSB) a neuron must stay to count as
+    unable to fire (0 without noise)."""
 
     membrane_rms: float
     threshold_rms: float
     jitter_rms_s: float
+    input_latency_s: float
     spike_latency_s: float
     quiet_margin: float
 
@@ -110,6 +113,8 @@ def parameter_table(nr: Neurons, noise: Noise) -> np.ndarray:
     H = tables.SEGMENT_S
     a, b, c = 1.0 / nr.tau_mem, 1.0 / nr.tau_exc, 1.0 / nr.tau_inh
     a_hold = np.exp(-H * a)
+    ce, ci = nr.tau_exc / (nr.tau_exc - nr.tau_mem), nr.tau_inh / (nr.tau_inh - nr.tau_mem)
+    noise_i = noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold))
     rows = {
         tables.V_REST: nr.v_rest,
         tables.V_RESET: nr.v_reset,
@@ -117,20 +122,31 @@ def parameter_table(nr: Neurons, noise: Noise) -> np.ndarray:
         tables.RATE_M: a,
         tables.RATE_E: b,
         tables.RATE_I: c,
-        tables.CE: nr.tau_exc / (nr.tau_exc - nr.tau_mem),
-        tables.CI: nr.tau_inh / (nr.tau_inh - nr.tau_mem),
+        tables.CE: ce,
+        tables.CI: ci,
         tables.EM_H: a_hold,
         tables.FE_H: np.exp(-H * b),
         tables.FI_H: np.exp(-H * c),
         tables.KMAX_H: psp_max(nr.tau_mem, nr.tau_exc, H),
         tables.KPEAK: psp_max(nr.tau_mem, nr.tau_exc),
         tables.T_REF: nr.refractory,
-        tables.NOISE_I: noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold)),
+        tables.NOISE_I: noise_i,
+        tables.KE_H: ce * (np.exp(-H * b) - a_hold),
+        tables.KI_H: ci * (np.exp(-H * c) - a_hold),
+        tables.NOISE_MAX: noise_i * GAUSS_SUM_MAX,
     }
     table = np.empty((nr.size, tables.N_ROWS))
     for column, values in rows.items():
         table[:, column] = values
     return table
+
+
+def growth_table(nr: Neurons, input_latency_s: float) -> np.ndarray:
+    """(tables.GROWTH_ROWS, 3, N): e^{s / tau} of membrane, excitatory and inhibitory time constants
+    at the segment times s where host events can arrive (one per tick, less jitter)."""
+    s = (np.arange(tables.GROWTH_ROWS) - tables.GROWTH_LEAD) * chip.TICK_S + input_latency_s
+    rates = np.stack([1.0 / nr.tau_mem, 1.0 / nr.tau_exc, 1.0 / nr.tau_inh])
+    return np.exp(s[:, None, None] * rates[None, :, :])
 
 
 def simulate(
@@ -147,7 +163,8 @@ def simulate(
 ) -> Result:
     """Simulate one run.
 
-    events:       (arrival (E,) s before jitter, label row (E,) int64 with -1 for dropped events, offsets (T+1,))
+    events:       (tick (E,), label row (E,) int64 with -1 for dropped events, offsets (T+1,)); an event
+                  arrives at its tick plus the input latency plus jitter
     trials:       (simulated time (T,) s, duration (T,) ticks); spikes count only inside the duration
     spike_budget: (per-trial budget (T,) int64, per-run maximum) of spikes that reach the host
     pool:         an executor with ``workers`` threads for the chunks (None: this thread)
@@ -155,7 +172,7 @@ def simulate(
     """
     sim_end, ticks = (np.ascontiguousarray(x, np.float64 if k == 0 else np.int64) for k, x in enumerate(trials))
     T = sim_end.size
-    arrival, source, offsets = events
+    ticks_in, source, offsets = events
     ro, S = probe.readout, probe.madc_samples
     counters = np.zeros((T, chip.N_NEURONS) if probe.counters else (0, 0), np.uint16)
     madc = np.zeros((T, S) if probe.madc_column >= 0 else (0, 0), np.uint16)
@@ -171,13 +188,14 @@ def simulate(
     )
     rec[tables.MADC_SRC] = chip.MADC_SOURCES.index(probe.madc_source)
     rec[[tables.MADC_NOISE, tables.CADC_NOISE]] = (ro.madc_noise, ro.cadc_noise) if probe.adc_noise else (0.0, 0.0)
-    flags = np.zeros(5)
-    flags[[tables.M_RMS, tables.TH_RMS, tables.JIT_RMS, tables.LATENCY, tables.MARGIN]] = (
+    flags = np.zeros(6)
+    flags[[tables.M_RMS, tables.TH_RMS, tables.JIT_RMS, tables.LATENCY, tables.MARGIN, tables.IN_LATENCY]] = (
         noise.membrane_rms,
         noise.threshold_rms,
         noise.jitter_rms_s,
         noise.spike_latency_s,
         noise.quiet_margin,
+        noise.input_latency_s,
     )
     cancel = np.zeros(1, np.uint8) if cancel is None else cancel
     budget, max_spikes = np.ascontiguousarray(spike_budget[0], np.int64), int(spike_budget[1])
@@ -186,11 +204,12 @@ def simulate(
         sim_end,
         ticks,
         np.ascontiguousarray(offsets, np.int64),
-        np.ascontiguousarray(arrival, np.float64),
+        np.ascontiguousarray(ticks_in, np.int64),
         np.ascontiguousarray(source, np.int64),
         nr.host,
         nr.nn,
         parameter_table(nr, noise),
+        growth_table(nr, noise.input_latency_s),
         flags,
         np.ascontiguousarray(nr.records, np.bool_),
         np.ascontiguousarray(nr.columns, np.int64),
@@ -208,7 +227,7 @@ def simulate(
     )
 
     def chunk(lo: int, left: int):
-        return kernel.run_trials(lo, min(lo + TRIAL_CHUNK, T), *fixed[:12], budget, left, *outputs)
+        return kernel.run_trials(lo, min(lo + TRIAL_CHUNK, T), *fixed[:13], budget, left, *outputs)
 
     parts = _run_chunks(chunk, T, max_spikes, pool, workers)
     if any(p[4] for p in parts):

@@ -47,7 +47,6 @@ def execute(
     wiring = state.wiring(labels, recording.madc_neuron, recording.cadc_period_s is not None)
     dropped = link.input_drops(events["tick"], stimulus.offsets, state.limits.link_events_per_s)
     nm = state.mismatch.noise
-    arrival = events["tick"] * chip.TICK_S + nm.input_latency_s
     sim_end = durations * chip.TICK_S
     madc_column = -1
     if recording.madc_neuron is not None:
@@ -70,12 +69,13 @@ def execute(
         membrane_rms=nm.membrane_rms if state.noise else 0.0,
         threshold_rms=nm.threshold_rms if state.noise else 0.0,
         jitter_rms_s=nm.jitter_rms_s if state.noise else 0.0,
+        input_latency_s=nm.input_latency_s,
         spike_latency_s=nm.spike_latency_s,
         quiet_margin=state.noise_margin,
     )
     result = engine.simulate(
         wiring.neurons(state, recording.spikes),
-        (arrival, np.where(dropped, -1, source), stimulus.offsets),
+        (events["tick"].astype(np.int64), np.where(dropped, -1, source), stimulus.offsets),
         (sim_end, durations),
         noise,
         sim_seed,

@@ -26,9 +26,9 @@ from hil import chip
 
 from . import heap, neuron, streams
 from .tables import (
-    ARRIVAL, CADC_NOISE, COUNT, E, HOLD, I, JIT_RMS, LATENCY, M_RMS, MADC_BASE, MADC_COL, MADC_GAIN, MADC_NOISE,
-    MADC_OFFSET, MADC_PERIOD, MADC_SRC, MARGIN, NSPK, PARK, PEND, PIN, RATE_E, RATE_I, RELEASE, SEGMENT_S, STAMP,
-    T_REF, TH_RMS, THETA, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE,
+    ARRIVAL, CADC_NOISE, CALM, COUNT, E, GROWTH_LEAD, GROWTH_ROWS, HOLD, I, IN_LATENCY, JIT_RMS, LATENCY, M_RMS, MADC_BASE, MADC_COL, MADC_GAIN, MADC_NOISE,
+    MADC_OFFSET, MADC_PERIOD, MADC_SRC, MARGIN, MODE, NOISE_MAX, NSPK, PARKED, PEND, PIN, SAFE, SINCE, SWEEP, RATE_E, RATE_I, RELEASE, SEGMENT_S, STAMP,
+    SEGMENT_TICKS, T_REF, TH_RMS, THETA, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE,
 )  # fmt: skip
 
 _FAST = {"cache": True, "_nrt": False}
@@ -37,7 +37,7 @@ _FAST = {"cache": True, "_nrt": False}
 @numba.njit(**_FAST)
 def _start_trial(P, S, columns, tkey, noise, keys, active):
     """Initial state: at rest (a neuron resting above threshold at reset) plus a membrane-noise
-    sample; neurons that cannot fire without input start parked. Returns the sweep size."""
+    sample; neurons that cannot fire without input start out of the sweep. Returns the sweep size."""
     k_v0, k_theta = streams.derive(tkey, streams.V0), streams.derive(tkey, streams.THETA)
     k_mem, k_jump = streams.derive(tkey, streams.MEMBRANE), streams.derive(tkey, streams.JUMP)
     na = 0
@@ -49,28 +49,32 @@ def _start_trial(P, S, columns, tkey, noise, keys, active):
         S[i, E], S[i, I], S[i, HOLD], S[i, NSPK], S[i, COUNT], S[i, STAMP] = 0.0, 0.0, -1.0, 0.0, 0.0, 0.0
         S[i, THETA] = P[i, V_THR] + (noise[TH_RMS] * streams.gauss(streams.derive(k_theta, g), 0) if noise[TH_RMS] > 0.0 else 0.0)  # fmt: skip
         keys[0, i], keys[1, i] = streams.derive(k_mem, g), streams.derive(k_jump, g)
-        if S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST]) < S[i, THETA] - noise[MARGIN]:
-            S[i, PARK] = 0.0
+        S[i, CALM], S[i, SINCE], S[i, MODE] = 0.0, 0.0, SWEEP
+        if S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX]) < S[i, THETA]:
+            S[i, MODE] = SAFE
+        elif S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST]) < S[i, THETA] - noise[MARGIN]:
+            S[i, MODE] = PARKED
         else:
-            S[i, PARK] = -1.0
             active[na] = i
             na += 1
     return na
 
 
 @numba.njit(**_FAST)
-def _host_order(ev_time, ev_src, e0, e1, jit, key, arrival, order):
-    """Arrival times (jittered when ``jit`` > 0) of a trial's kept host events, and their time order
-    (insertion sort: the ticks are sorted, only jitter reorders). Returns the number of kept events."""
+def _host_order(ev_tick, ev_src, e0, e1, latency, jit, key, arrival, delta, order):
+    """Arrival times (tick + input latency + jitter when ``jit`` > 0) of a trial's kept host events,
+    their jitter, and their time order (insertion sort: the ticks are sorted, only jitter reorders).
+    Returns the number of kept events."""
     n = 0
     for j in range(e0, e1):
         if ev_src[j] < 0:
             continue
-        arrival[n] = max(ev_time[j] + (jit * streams.gauss(key, j - e0) if jit > 0.0 else 0.0), 0.0)
-        order[n] = j
+        d = jit * streams.gauss(key, j - e0) if jit > 0.0 else 0.0
+        arrival[n], delta[n], order[n] = ev_tick[j] * chip.TICK_S + latency + d, d, j
         m = n
         while m > 0 and arrival[m - 1] > arrival[m]:
             arrival[m - 1], arrival[m] = arrival[m], arrival[m - 1]
+            delta[m - 1], delta[m] = delta[m], delta[m - 1]
             order[m - 1], order[m] = order[m], order[m - 1]
             m -= 1
         n += 1
@@ -113,11 +117,13 @@ def _grown(a):
 
 @numba.njit(cache=True, nogil=True)
 def run_trials(
-    lo, hi, key, sim_end, trial_ticks, ev_ptr, ev_time, ev_src, host, nn, P, noise, records, columns,
+    lo, hi, key, sim_end, trial_ticks, ev_ptr, ev_tick, ev_src, host, nn, P, G, noise, records, columns,
     budget, run_budget, counters, rec, madc_n, madc_out, cadc_times, cadc_offset, cadc_out, cancel,
 ):  # fmt: skip
     """Simulate trials [lo, hi). ``host``/``nn``: CSR (ptr, target, q_exc, q_inh) of host labels and of
-    neuron -> neuron spikes; ``P``: (N, N_ROWS) parameter table; spikes are kept for ``records``
+    neuron -> neuron spikes; ``P``: (N, N_ROWS) parameter table, ``G`` the growth table of host events
+    (``tables.GROWTH_ROWS``); host event j arrives at ``ev_tick[j]`` ticks plus the input latency
+    (``noise[IN_LATENCY]``) plus jitter; spikes are kept for ``records``
     neurons up to ``budget[trial]`` per trial and ``run_budget`` in all. Writes spike counters, MADC
     and CADC codes of these trials into their arrays (columns: global neuron of each simulated one).
     Returns (spikes per trial, tick, global neuron, spikes dropped, cancelled)."""
@@ -133,7 +139,7 @@ def run_trials(
     size = 0
     for trial in range(lo, hi):
         size = max(size, ev_ptr[trial + 1] - ev_ptr[trial])
-    arrival, order = np.empty(size), np.empty(size, np.int64)
+    arrival, delta, order = np.empty(size), np.empty(size), np.empty(size, np.int64)
     for trial in range(lo, hi):
         tkey = streams.derive(key, trial)
         k_theta, k_nn = streams.derive(tkey, streams.THETA), streams.derive(tkey, streams.NN_JITTER)
@@ -143,7 +149,7 @@ def run_trials(
             S[m_col, PIN] = 1.0
         na = _start_trial(P, S, columns, tkey, noise, keys, active)
         k_jit = streams.derive(tkey, streams.HOST_JITTER)
-        n_ev = _host_order(ev_time, ev_src, ev_ptr[trial], ev_ptr[trial + 1], noise[JIT_RMS], k_jit, arrival, order)
+        n_ev = _host_order(ev_tick, ev_src, ev_ptr[trial], ev_ptr[trial + 1], noise[IN_LATENCY], noise[JIT_RMS], k_jit, arrival, delta, order)  # fmt: skip
         end, first = sim_end[trial], n_out
         hn, ep, jm, jc, k = 0, 0, 0, 0, 0
         s0, w = 0.0, min(H, end)
@@ -170,8 +176,12 @@ def run_trials(
                     Q = heap.grown(Q, hn + 2 * N + 4)
                 s = t - s0
                 if t_queue > t_host:
-                    row = ev_src[order[ep]]
-                    hn, na = neuron.deliver(h_ptr, h_idx, h_qe, h_qi, row, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
+                    j = order[ep]
+                    row_g = ev_tick[j] - SEGMENT_TICKS * k + GROWTH_LEAD
+                    if 0 <= row_g < GROWTH_ROWS:
+                        hn, na = neuron.deliver_host(h_ptr, h_idx, h_qe, h_qi, ev_src[j], row_g, delta[ep], G, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
+                    else:
+                        hn, na = neuron.deliver(h_ptr, h_idx, h_qe, h_qi, ev_src[j], s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                     ep += 1
                     continue
                 kind, i, stamp = Q[heap.KIND, 0], int(Q[heap.ID, 0]), Q[heap.STAMP, 0]

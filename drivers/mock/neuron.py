@@ -22,8 +22,9 @@ import numba
 from . import heap, streams
 from .trajectory import first_crossing
 from .tables import (
-    A, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KMAX_H, KPEAK, NOISE_I, PARK, PEND, PIN, RATE_E,
-    RATE_I, RATE_M, RELEASE, SEGMENT_S, SLACK, SPIKE, STAMP, THETA, UB, V, V_REST, V_RESET, VINF,
+    A, CALM, CATCH_UP_MAX, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KE_H, KI_H, KMAX_H, KPEAK, MODE,
+    NOISE_I, NOISE_MAX, PARK_AFTER, PARKED, PEND, PIN, RATE_E, RATE_I, RATE_M, RELEASE, SAFE, SEGMENT_S, SINCE, SLACK,
+    SPIKE, STAMP, SWEEP, THETA, UB, V, V_REST, V_RESET, VINF,
 )  # fmt: skip
 
 _FAST = {"cache": True, "_nrt": False}
@@ -96,8 +97,10 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
 @numba.njit(**_FAST)
 def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
     """End the previous segment (at s0) for the neurons in the sweep and enter segment k = [s0, s0 + w).
-    Those that cannot reach threshold (less ``margin``) without new input and are neither held nor
-    pinned are parked instead. Returns the queue size and the sweep size (``active`` compacted)."""
+    A neuron that is neither held nor pinned leaves the sweep if it cannot reach threshold without
+    new input whatever the noise (``SAFE``), or if it could not reach threshold less ``margin`` at
+    ``PARK_AFTER`` segment ends in a row (``PARKED``). Returns the queue size and the sweep size
+    (``active`` compacted)."""
     m = 0
     for q in range(na):
         i = active[q]
@@ -106,13 +109,16 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
         else:
             S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
         S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
-        if (
-            max(S[i, V], P[i, V_REST]) + S[i, E] * P[i, KPEAK] < S[i, THETA] - margin
-            and S[i, HOLD] < s0
-            and S[i, PIN] == 0.0
-        ):
-            S[i, PARK] = s0
-            continue
+        if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
+            reach = S[i, E] * P[i, KPEAK]
+            if max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
+                S[i, MODE], S[i, SINCE], S[i, CALM] = SAFE, s0, 0.0
+                continue
+            calm = max(S[i, V], P[i, V_REST]) + reach < S[i, THETA] - margin
+            S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0
+            if S[i, CALM] >= PARK_AFTER:
+                S[i, MODE], S[i, SINCE] = PARKED, s0
+                continue
         active[m] = i
         m += 1
         n = enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
@@ -120,11 +126,10 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
 
 
 @numba.njit(inline="always", **_FAST)
-def unpark(P, S, i, s0, m_rms, keys, k):
-    """Advance parked neuron i to s0 (the start of segment k) at rest drive; the membrane noise of the
-    stretch as one Gaussian draw (its exact variance)."""
-    d = s0 - S[i, PARK]
-    S[i, PARK] = -1.0
+def _jump(P, S, i, s0, m_rms, keys, k):
+    """Advance a neuron outside the sweep to s0 (the start of segment k) at rest drive; the membrane
+    noise of the stretch as one Gaussian draw (its exact variance)."""
+    d = s0 - S[i, SINCE]
     if d <= 0.0:
         return
     em, fe, fi = math.exp(-P[i, RATE_M] * d), math.exp(-P[i, RATE_E] * d), math.exp(-P[i, RATE_I] * d)
@@ -134,30 +139,89 @@ def unpark(P, S, i, s0, m_rms, keys, k):
     S[i, V], S[i, E], S[i, I] = v, S[i, E] * fe, S[i, I] * fi
 
 
+@numba.njit(inline="always", **_FAST)
+def _catch_up(P, S, i, s0, m_rms, keys, k):
+    """Advance a ``SAFE`` neuron to s0 (the start of segment k) through the segments it sat out, with
+    the same noise draws the sweep would have made (at once without noise; beyond ``CATCH_UP_MAX``
+    segments like a parked neuron)."""
+    first = int(round(S[i, SINCE] / SEGMENT_S))
+    if m_rms == 0.0 or k - first > CATCH_UP_MAX:
+        _jump(P, S, i, s0, m_rms, keys, k)
+        return
+    v, e, c = S[i, V], S[i, E], S[i, I]
+    for j in range(first, k):
+        vi = P[i, V_REST] + P[i, NOISE_I] * streams.gauss_sum(keys[0, i], j)
+        v = vi + (v - vi) * P[i, EM_H] + e * P[i, KE_H] - c * P[i, KI_H]
+        e *= P[i, FE_H]
+        c *= P[i, FI_H]
+    S[i, V], S[i, E], S[i, I] = v, e, c
+
+
+@numba.njit(inline="always", **_FAST)
+def _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
+    """Bring neuron i into the sweep of segment k if it is out of it; returns (queue size, sweep size)."""
+    if S[i, MODE] == SWEEP:
+        return n, na
+    if S[i, MODE] == SAFE:
+        _catch_up(P, S, i, s0, m_rms, keys, k)
+    else:
+        _jump(P, S, i, s0, m_rms, keys, k)
+    S[i, MODE] = SWEEP
+    n = enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
+    active[na] = i
+    return n, na + 1
+
+
+@numba.njit(inline="always", **_FAST)
+def _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w):
+    """Current jumps e (exc), h (inh) into neuron i at segment time s; ``grow_x`` = e^{s/tau_x} (only
+    for the currents that jump). Reschedules the neuron's next spike where needed."""
+    S[i, CALM] = 0.0
+    S[i, EH] += e * grow_b
+    S[i, IH] += h * grow_c
+    S[i, A] += (h * P[i, CI] - e * P[i, CE]) * grow_a
+    S[i, UB] += e * P[i, KMAX_H]
+    if S[i, HOLD] > s0 + s or not (S[i, PEND] != 0.0 or (e > 0.0 and S[i, UB] >= S[i, THETA])):
+        return n
+    eb = 1.0 / grow_b if e != 0.0 else (math.exp(-P[i, RATE_E] * s) if S[i, EH] != 0.0 else 0.0)
+    ec = 1.0 / grow_c if h != 0.0 else (math.exp(-P[i, RATE_I] * s) if S[i, IH] != 0.0 else 0.0)
+    return schedule(P, S, Q, n, i, s0, s, w, 1.0 / grow_a, eb, ec)
+
+
 @numba.njit(**_FAST)
 def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_rms):
-    """Input of CSR ``row`` at segment time s (segment k) to its targets, parked ones first brought
-    into the sweep; returns the queue size and the sweep size."""
-    t = s0 + s
+    """Spike of CSR ``row`` arriving at segment time s (segment k) at its targets; returns the queue
+    size and the sweep size."""
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
-        if S[i, PARK] >= 0.0:
-            unpark(P, S, i, s0, m_rms, keys, k)
-            n = enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
-            active[na] = i
-            na += 1
-        grow_a = math.exp(P[i, RATE_M] * s)
+        n, na = _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
         grow_c = math.exp(P[i, RATE_I] * s) if h != 0.0 else 0.0
-        S[i, EH] += e * grow_b
-        S[i, IH] += h * grow_c
-        S[i, A] += (h * P[i, CI] - e * P[i, CE]) * grow_a
-        S[i, UB] += e * P[i, KMAX_H]
-        if S[i, HOLD] > t or not (S[i, PEND] != 0.0 or (e > 0.0 and S[i, UB] >= S[i, THETA])):
-            continue
-        eb = 1.0 / grow_b if e != 0.0 else (math.exp(-P[i, RATE_E] * s) if S[i, EH] != 0.0 else 0.0)
-        ec = 1.0 / grow_c if h != 0.0 else (math.exp(-P[i, RATE_I] * s) if S[i, IH] != 0.0 else 0.0)
-        n = schedule(P, S, Q, n, i, s0, s, w, 1.0 / grow_a, eb, ec)
+        n = _take(P, S, Q, n, i, e, h, math.exp(P[i, RATE_M] * s), grow_b, grow_c, s0, s, w)
+    return n, na
+
+
+@numba.njit(inline="always", **_FAST)
+def _exp_small(u):
+    """e^u for |u| <= 0.35 (Taylor to 7th order; relative error < 1e-8, ~1e-16 for |u| < 0.01)."""
+    return 1.0 + u * (1.0 + u * (0.5 + u * (1 / 6 + u * (1 / 24 + u * (1 / 120 + u * (1 / 720 + u / 5040))))))
+
+
+@numba.njit(**_FAST)
+def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, active, na, keys, k, m_rms):
+    """Host event of CSR ``row`` at segment time s = table row ``row_g`` of ``G`` plus jitter ``delta``
+    (s): like ``deliver``, with the growth factors from the table."""
+    for j in range(ptr[row], ptr[row + 1]):
+        i, e, h = idx[j], qe[j], qi[j]
+        n, na = _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        grow_a = G[row_g, 0, i]
+        grow_b = G[row_g, 1, i] if e != 0.0 else 0.0
+        grow_c = G[row_g, 2, i] if h != 0.0 else 0.0
+        if delta != 0.0:
+            grow_a *= _exp_small(delta * P[i, RATE_M])
+            grow_b *= _exp_small(delta * P[i, RATE_E])
+            grow_c *= _exp_small(delta * P[i, RATE_I])
+        n = _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w)
     return n, na
 
 

@@ -18,6 +18,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _LOW32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32), np.uint64(0xFFFFFFFF)
 _U16, _U48, _LOW16 = np.uint64(16), np.uint64(48), np.uint64(0xFFFF)
 _SQRT3 = math.sqrt(3.0)
+GAUSS_SUM_MAX = 2 * _SQRT3  # |gauss_sum| never exceeds this
 
 # stream numbers under a trial's key
 HOST_JITTER, V0, THETA, MEMBRANE, NN_JITTER, JUMP, MADC_NOISE, CADC_NOISE = 1, 2, 3, 4, 5, 6, 7, 8
