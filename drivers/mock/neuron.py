@@ -203,8 +203,9 @@ def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_
 
 @numba.njit(inline="always", **_FAST)
 def _exp_small(u):
-    """e^u for |u| <= 0.35 (Taylor to 7th order; relative error < 1e-8, ~1e-16 for |u| < 0.01)."""
-    return 1.0 + u * (1.0 + u * (0.5 + u * (1 / 6 + u * (1 / 24 + u * (1 / 120 + u * (1 / 720 + u / 5040))))))
+    """e^u for the small u of timing jitter (Taylor to 4th order: relative error u^5 / 120, below
+    1e-9 for a 10 ns shift at time constants from the calibratable 0.3 us up)."""
+    return 1.0 + u * (1.0 + u * (0.5 + u * (1 / 6 + u * (1 / 24))))
 
 
 @numba.njit(**_FAST)
