@@ -28,7 +28,7 @@ from . import heap, neuron, streams
 from .tables import (
     ARRIVAL, CADC_NOISE, CALM, COUNT, E, GROWTH_LEAD, GROWTH_ROWS, HOLD, I, IN_LATENCY, JIT_RMS, LATENCY, M_RMS, MADC_BASE, MADC_COL, MADC_GAIN, MADC_NOISE,
     MADC_OFFSET, MADC_PERIOD, MADC_SRC, MARGIN, MODE, NOISE_MAX, NSPK, PARKED, PEND, PIN, SAFE, SINCE, SWEEP, RATE_E, RATE_I, RELEASE, SEGMENT_S, STAMP,
-    SEGMENT_TICKS, T_REF, TH_RMS, THETA, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE,
+    SEGMENT_TICKS, T_REF, TH_RMS, THETA, UB, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE, WAKE,
 )  # fmt: skip
 
 _FAST = {"cache": True, "_nrt": False}
@@ -50,7 +50,8 @@ def _start_trial(P, S, columns, tkey, noise, keys, active):
         S[i, THETA] = P[i, V_THR] + (noise[TH_RMS] * streams.gauss(streams.derive(k_theta, g), 0) if noise[TH_RMS] > 0.0 else 0.0)  # fmt: skip
         keys[0, i], keys[1, i] = streams.derive(k_mem, g), streams.derive(k_jump, g)
         S[i, CALM], S[i, SINCE], S[i, MODE] = 0.0, 0.0, SWEEP
-        if S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX]) < S[i, THETA]:
+        S[i, UB] = max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX])
+        if S[i, PIN] == 0.0 and S[i, UB] < S[i, THETA]:
             S[i, MODE] = SAFE
         elif S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST]) < S[i, THETA] - noise[MARGIN]:
             S[i, MODE] = PARKED
@@ -190,6 +191,9 @@ def run_trials(
                     hn, na = neuron.deliver(n_ptr, n_idx, n_qe, n_qi, i, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                 elif stamp != S[i, STAMP]:
                     continue
+                elif kind == WAKE:
+                    if S[i, MODE] == SAFE:
+                        hn, na = neuron.wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
                 elif kind == RELEASE:
                     hn = neuron.release(P, S, Q, hn, i, s0, s, w)
                 else:  # neuron i spikes at t
@@ -232,9 +236,11 @@ def run_trials(
             if hn + 2 * N + 4 > Q.shape[1]:
                 Q = heap.grown(Q, hn + 2 * N + 4)
             hn, na = neuron.advance(P, S, Q, hn, active, na, keys, k, s0, w, m_rms, noise[MARGIN])
-            if na > 0 or hn > 0:
+            if na > 0:
                 continue
             nxt = arrival[ep] if ep < n_ev else np.inf
+            if hn > 0:
+                nxt = min(nxt, Q[heap.TIME, 0])
             if jm < madc_n:
                 nxt = min(nxt, jm * period)
             if jc < n_cadc:

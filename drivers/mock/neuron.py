@@ -22,9 +22,10 @@ import numba
 from . import heap, streams
 from .trajectory import first_crossing
 from .tables import (
-    A, CALM, CATCH_UP_MAX, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KE_H, KI_H, KMAX_H, KPEAK, MODE,
-    NOISE_I, NOISE_MAX, PARK_AFTER, PARKED, PEND, PIN, RATE_E, RATE_I, RATE_M, RELEASE, SAFE, SEGMENT_S, SINCE, SLACK,
-    SPIKE, STAMP, SWEEP, THETA, UB, V, V_REST, V_RESET, VINF,
+    A, CALM, CATCH_UP_MAX, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KE_H, KI_H, KMAX_H, KPEAK, LAZY_SPAN,
+    MODE,
+    NOISE_I, NOISE_MAX, PARK_AFTER, PARKED, PEND, PIN, RATE_E, RATE_I, RATE_M, RELEASE, SAFE, SAFE_MIN, SEGMENT_S, SINCE,
+    SLACK, SPIKE, STAMP, SWEEP, THETA, UB, V, V_REST, V_RESET, VINF, WAKE,
 )  # fmt: skip
 
 _FAST = {"cache": True, "_nrt": False}
@@ -97,10 +98,11 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
 @numba.njit(**_FAST)
 def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
     """End the previous segment (at s0) for the neurons in the sweep and enter segment k = [s0, s0 + w).
-    A neuron that is neither held nor pinned leaves the sweep if it cannot reach threshold without
-    new input whatever the noise (``SAFE``), or if it could not reach threshold less ``margin`` at
-    ``PARK_AFTER`` segment ends in a row (``PARKED``). Returns the queue size and the sweep size
-    (``active`` compacted)."""
+    A neuron that is not pinned leaves the sweep while its reset hold lasts through the next
+    segment, or (not held) if it cannot reach threshold without new input whatever the noise, ever
+    or for ``SAFE_MIN`` segments or more (``SAFE``; a ``WAKE`` item brings it back), or if it could
+    not reach threshold less ``margin`` at ``PARK_AFTER`` segment ends in a row (``PARKED``). Returns the queue size and the sweep size (``active``
+    compacted)."""
     m = 0
     for q in range(na):
         i = active[q]
@@ -109,12 +111,26 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
         else:
             S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
         S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
+        if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
+            S[i, MODE], S[i, SINCE], S[i, CALM] = SAFE, s0, 0.0
+            S[i, STAMP] += 1.0
+            n = heap.push(Q, n, SEGMENT_S * math.floor(S[i, HOLD] / SEGMENT_S), WAKE, i, S[i, STAMP])
+            continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
-            reach = S[i, E] * P[i, KPEAK]
-            if max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
+            v, reach = S[i, V], S[i, E] * P[i, KPEAK]
+            if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM] = SAFE, s0, 0.0
+                S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
-            calm = max(S[i, V], P[i, V_REST]) + reach < S[i, THETA] - margin
+            # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
+            rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
+            if v + SAFE_MIN * rise < S[i, THETA]:
+                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB] = SAFE, s0, 0.0, math.inf
+                S[i, STAMP] += 1.0
+                until = s0 + SEGMENT_S * math.floor((S[i, THETA] - v) / rise)
+                n = heap.push(Q, n, until, WAKE, i, S[i, STAMP])
+                continue
+            calm = max(v, P[i, V_REST]) + reach < S[i, THETA] - margin
             S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0
             if S[i, CALM] >= PARK_AFTER:
                 S[i, MODE], S[i, SINCE] = PARKED, s0
@@ -142,8 +158,13 @@ def _jump(P, S, i, s0, m_rms, keys, k):
 @numba.njit(inline="always", **_FAST)
 def _catch_up(P, S, i, s0, m_rms, keys, k):
     """Advance a ``SAFE`` neuron to s0 (the start of segment k) through the segments it sat out, with
-    the same noise draws the sweep would have made (at once without noise; beyond ``CATCH_UP_MAX``
-    segments like a parked neuron)."""
+    the same noise draws the sweep would have made (at once without noise or while held; beyond
+    ``CATCH_UP_MAX`` segments like a parked neuron)."""
+    if S[i, HOLD] >= s0:  # held all along: V sits at v_reset, the currents decay
+        d = s0 - S[i, SINCE]
+        S[i, E] *= math.exp(-P[i, RATE_E] * d)
+        S[i, I] *= math.exp(-P[i, RATE_I] * d)
+        return
     first = int(round(S[i, SINCE] / SEGMENT_S))
     if m_rms == 0.0 or k - first > CATCH_UP_MAX:
         _jump(P, S, i, s0, m_rms, keys, k)
@@ -158,7 +179,31 @@ def _catch_up(P, S, i, s0, m_rms, keys, k):
 
 
 @numba.njit(inline="always", **_FAST)
-def _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
+def _absorb(P, S, i, t, e, h):
+    """Take input (e, h) at time t into ``SAFE`` neuron i without bringing it back into the sweep, if it
+    is held then or its bound ``UB`` (valid whatever the noise) stays below threshold with it; True
+    if taken. The stored state becomes a virtual state at ``SINCE`` whose free evolution gives the
+    true state from t on (the model is linear)."""
+    x = t - S[i, SINCE]
+    a, b, c = P[i, RATE_M], P[i, RATE_E], P[i, RATE_I]
+    held = S[i, HOLD] > t
+    if (not held and S[i, UB] + e * P[i, KPEAK] >= S[i, THETA]) or x * max(a, b, c) > LAZY_SPAN:
+        return False
+    grow_a = math.exp(a * x)
+    if e != 0.0:
+        grow_b = math.exp(b * x)
+        S[i, E] += e * grow_b
+        S[i, V] += e * P[i, CE] * (grow_b - grow_a)
+        S[i, UB] += e * P[i, KPEAK]
+    if h != 0.0:
+        grow_c = math.exp(c * x)
+        S[i, I] += h * grow_c
+        S[i, V] -= h * P[i, CI] * (grow_c - grow_a)
+    return True
+
+
+@numba.njit(inline="always", **_FAST)
+def wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
     """Bring neuron i into the sweep of segment k if it is out of it; returns (queue size, sweep size)."""
     if S[i, MODE] == SWEEP:
         return n, na
@@ -194,7 +239,9 @@ def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_
     size and the sweep size."""
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
-        n, na = _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        if S[i, MODE] == SAFE and _absorb(P, S, i, s0 + s, e, h):
+            continue
+        n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
         grow_c = math.exp(P[i, RATE_I] * s) if h != 0.0 else 0.0
         n = _take(P, S, Q, n, i, e, h, math.exp(P[i, RATE_M] * s), grow_b, grow_c, s0, s, w)
@@ -214,7 +261,9 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
     (s): like ``deliver``, with the growth factors from the table."""
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
-        n, na = _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        if S[i, MODE] == SAFE and _absorb(P, S, i, s0 + s, e, h):
+            continue
+        n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_a = G[row_g, 0, i]
         grow_b = G[row_g, 1, i] if e != 0.0 else 0.0
         grow_c = G[row_g, 2, i] if h != 0.0 else 0.0

@@ -24,17 +24,20 @@ N_ROWS = 18
 # 0/1); segment ends in a row at which it could not have fired without input (CALM); MODE below
 V, E, I, A, EH, IH, VINF, UB, HOLD, THETA, STAMP, PEND, EM, FE, FI, NSPK, COUNT, SINCE, PIN, CALM, MODE = range(21)
 N_STATE = 21
-# MODE: in the sweep; out of it and unable to fire whatever the noise (caught up exactly, segment
-# by segment, when an input arrives); out of it and unable to fire unless the noise makes a 6 sigma
-# excursion (advanced with one Gaussian draw for the membrane noise of the whole stretch)
+# MODE: in the sweep; out of it and unable to fire before a wake-up item in the queue (or ever)
+# whatever the noise (caught up exactly, segment by segment, when it returns); out of it and
+# unable to fire unless the noise makes a 6 sigma excursion (advanced with one Gaussian draw for
+# the membrane noise of the whole stretch)
 SWEEP, SAFE, PARKED = 0.0, 1.0, 2.0
+SAFE_MIN = 2  # segments a neuron must be safe for to leave the sweep until a wake-up
 PARK_AFTER = 2  # calm segment ends before a neuron is parked (an input soon after would unpark it)
-CATCH_UP_MAX = 4096  # segments a SAFE neuron is caught up one by one; longer stretches as one draw
+CATCH_UP_MAX = 8  # segments a SAFE neuron is caught up one by one; longer stretches as one draw
+LAZY_SPAN = 10.0  # time constants since SINCE up to which a SAFE neuron takes inputs without waking
 # noise settings: membrane rms, threshold rms, jitter rms (s), spike latency (s), quiet margin,
 # input latency (s)
 M_RMS, TH_RMS, JIT_RMS, LATENCY, MARGIN, IN_LATENCY = range(6)
 # readout settings
 MADC_COL, MADC_SRC, MADC_PERIOD, MADC_OFFSET, MADC_GAIN, MADC_NOISE, MADC_BASE, CADC_NOISE = range(8)
 # queue item kinds, processed in this order at equal times (before host events at that time)
-SPIKE, RELEASE, ARRIVAL = 0.0, 1.0, 2.0
+SPIKE, RELEASE, ARRIVAL, WAKE = 0.0, 1.0, 2.0, 3.0
 SLACK = 1e-9  # LSB added to a bound before it rules a crossing out (covers rounding)
