@@ -28,7 +28,7 @@ from . import heap, neuron, streams
 from .tables import (
     ARRIVAL, CADC_NOISE, CALM, COUNT, E, GROWTH_LEAD, GROWTH_ROWS, HOLD, I, IN_LATENCY, JIT_RMS, LATENCY, M_RMS, MADC_BASE, MADC_COL, MADC_GAIN, MADC_NOISE,
     MADC_OFFSET, MADC_PERIOD, MADC_SRC, MARGIN, MODE, NOISE_MAX, NSPK, PARKED, PEND, PIN, SAFE, SINCE, SWEEP, RATE_E, RATE_I, RELEASE, SEGMENT_S, STAMP,
-    SEGMENT_TICKS, T_REF, TH_RMS, THETA, UB, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE, WAKE,
+    SEGMENT_TICKS, T_REF, TH_RMS, THETA, UB, GSEG, V, V_REST, V_RESET, V_THR, EH, IH, N_STATE, WAKE,
 )  # fmt: skip
 
 _FAST = {"cache": True, "_nrt": False}
@@ -38,18 +38,17 @@ _FAST = {"cache": True, "_nrt": False}
 def _start_trial(P, S, columns, tkey, noise, keys, active):
     """Initial state: at rest (a neuron resting above threshold at reset) plus a membrane-noise
     sample; neurons that cannot fire without input start out of the sweep. Returns the sweep size."""
-    k_v0, k_theta = streams.derive(tkey, streams.V0), streams.derive(tkey, streams.THETA)
+    k_start = streams.derive(tkey, streams.START)
     k_mem, k_jump = streams.derive(tkey, streams.MEMBRANE), streams.derive(tkey, streams.JUMP)
     na = 0
     for i in range(P.shape[0]):
         g = columns[i]
-        S[i, V] = P[i, V_RESET] if P[i, V_REST] >= P[i, V_THR] else P[i, V_REST]
-        if noise[M_RMS] > 0.0:
-            S[i, V] += noise[M_RMS] * streams.gauss(k_v0, g)
+        z_v, z_theta = streams.gauss_pair(k_start, g)
+        S[i, V] = (P[i, V_RESET] if P[i, V_REST] >= P[i, V_THR] else P[i, V_REST]) + noise[M_RMS] * z_v
+        S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * z_theta
         S[i, E], S[i, I], S[i, HOLD], S[i, NSPK], S[i, COUNT], S[i, STAMP] = 0.0, 0.0, -1.0, 0.0, 0.0, 0.0
-        S[i, THETA] = P[i, V_THR] + (noise[TH_RMS] * streams.gauss(streams.derive(k_theta, g), 0) if noise[TH_RMS] > 0.0 else 0.0)  # fmt: skip
         keys[0, i], keys[1, i] = streams.derive(k_mem, g), streams.derive(k_jump, g)
-        S[i, CALM], S[i, SINCE], S[i, MODE] = 0.0, 0.0, SWEEP
+        S[i, CALM], S[i, SINCE], S[i, MODE], S[i, GSEG] = 0.0, 0.0, SWEEP, -1.0
         S[i, UB] = max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX])
         if S[i, PIN] == 0.0 and S[i, UB] < S[i, THETA]:
             S[i, MODE] = SAFE
@@ -131,7 +130,7 @@ def run_trials(
     N, H, m_rms = P.shape[0], SEGMENT_S, noise[M_RMS]
     h_ptr, h_idx, h_qe, h_qi = host
     n_ptr, n_idx, n_qe, n_qi = nn
-    S, Q = np.zeros((N, N_STATE)), np.empty((4, 4 * N + 64))
+    S, Q = np.zeros((N, N_STATE)), np.empty((4 * N + 64, 4))
     keys, active = np.empty((2, N), np.uint64), np.empty(N, np.int64)
     o_count = np.zeros(hi - lo, np.int64)
     o_tick, o_neur = np.empty(256, np.uint32), np.empty(256, np.uint16)
@@ -143,7 +142,7 @@ def run_trials(
     arrival, delta, order = np.empty(size), np.empty(size), np.empty(size, np.int64)
     for trial in range(lo, hi):
         tkey = streams.derive(key, trial)
-        k_theta, k_nn = streams.derive(tkey, streams.THETA), streams.derive(tkey, streams.NN_JITTER)
+        k_spike = streams.derive(tkey, streams.SPIKE)
         k_madc, k_cadc = streams.derive(tkey, streams.MADC_NOISE), streams.derive(tkey, streams.CADC_NOISE)
         S[:, PIN] = 1.0 if n_cadc > 0 else 0.0
         if madc_n > 0:
@@ -162,7 +161,7 @@ def run_trials(
             s_end = s0 + w
             while True:
                 t_host = arrival[ep] if ep < n_ev else np.inf
-                t_queue = Q[heap.TIME, 0] if hn > 0 else np.inf
+                t_queue = Q[0, heap.TIME] if hn > 0 else np.inf
                 t = min(t_host, t_queue, s_end)
                 while jm < madc_n and jm * period < t:
                     madc_out[trial, jm] = _madc_code(P, S, rec, m_col, jm * period - s0, jm * period, k_madc, jm)
@@ -173,7 +172,7 @@ def run_trials(
                     jc += 1
                 if t >= s_end:
                     break
-                if hn + 2 * N + 4 > Q.shape[1]:
+                if hn + 2 * N + 4 > Q.shape[0]:
                     Q = heap.grown(Q, hn + 2 * N + 4)
                 s = t - s0
                 if t_queue > t_host:
@@ -185,7 +184,7 @@ def run_trials(
                         hn, na = neuron.deliver(h_ptr, h_idx, h_qe, h_qi, ev_src[j], s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                     ep += 1
                     continue
-                kind, i, stamp = Q[heap.KIND, 0], int(Q[heap.ID, 0]), Q[heap.STAMP, 0]
+                kind, i, stamp = Q[0, heap.KIND], int(Q[0, heap.ID]), Q[0, heap.STAMP]
                 hn = heap.pop(Q, hn)
                 if kind == ARRIVAL:
                     hn, na = neuron.deliver(n_ptr, n_idx, n_qe, n_qi, i, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
@@ -214,15 +213,15 @@ def run_trials(
                         elif records[i]:
                             dropped += 1
                     S[i, NSPK] += 1.0
-                    if noise[TH_RMS] > 0.0:
-                        S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * streams.gauss(streams.derive(k_theta, g), int(S[i, NSPK]))  # fmt: skip
+                    z_theta, z_jit = 0.0, 0.0
+                    if noise[TH_RMS] > 0.0 or noise[JIT_RMS] > 0.0:
+                        z_theta, z_jit = streams.gauss_pair(streams.derive(k_spike, g), int(S[i, NSPK]))
+                    S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * z_theta
                     S[i, HOLD] = t + P[i, T_REF]
                     if S[i, HOLD] < s_end:
                         hn = heap.push(Q, hn, S[i, HOLD], RELEASE, i, S[i, STAMP])
                     if n_ptr[i + 1] > n_ptr[i]:
-                        t_arr = t + noise[LATENCY]
-                        if noise[JIT_RMS] > 0.0:
-                            t_arr += noise[JIT_RMS] * streams.gauss(streams.derive(k_nn, g), int(S[i, NSPK]))
+                        t_arr = t + noise[LATENCY] + noise[JIT_RMS] * z_jit
                         hn = heap.push(Q, hn, max(t_arr, t), ARRIVAL, i, 0.0)
             if madc_n > 0 and jm == madc_n:
                 S[m_col, PIN] = 0.0
@@ -233,14 +232,14 @@ def run_trials(
             k += 1
             s0 = k * H
             w = min(H, end - s0)
-            if hn + 2 * N + 4 > Q.shape[1]:
+            if hn + 2 * N + 4 > Q.shape[0]:
                 Q = heap.grown(Q, hn + 2 * N + 4)
             hn, na = neuron.advance(P, S, Q, hn, active, na, keys, k, s0, w, m_rms, noise[MARGIN])
             if na > 0:
                 continue
             nxt = arrival[ep] if ep < n_ev else np.inf
             if hn > 0:
-                nxt = min(nxt, Q[heap.TIME, 0])
+                nxt = min(nxt, Q[0, heap.TIME])
             if jm < madc_n:
                 nxt = min(nxt, jm * period)
             if jc < n_cadc:

@@ -22,7 +22,7 @@ import numba
 from . import heap, streams
 from .trajectory import first_crossing
 from .tables import (
-    A, CALM, CATCH_UP_MAX, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, HOLD, I, IH, KE_H, KI_H, KMAX_H, KPEAK, LAZY_SPAN,
+    A, CALM, CATCH_UP_MAX, CE, CI, E, EH, EM, EM_H, FE, FE_H, FI, FI_H, GA, GB, GC, GSEG, HOLD, I, IH, KE_H, KI_H, KMAX_H, KPEAK, LAZY_SPAN,
     MODE,
     NOISE_I, NOISE_MAX, PARK_AFTER, PARKED, PEND, PIN, RATE_E, RATE_I, RATE_M, RELEASE, SAFE, SAFE_MIN, SEGMENT_S, SINCE,
     SLACK, SPIKE, STAMP, SWEEP, THETA, UB, V, V_REST, V_RESET, VINF, WAKE,
@@ -112,20 +112,20 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
             S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
         S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
         if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
-            S[i, MODE], S[i, SINCE], S[i, CALM] = SAFE, s0, 0.0
+            S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
             S[i, STAMP] += 1.0
             n = heap.push(Q, n, SEGMENT_S * math.floor(S[i, HOLD] / SEGMENT_S), WAKE, i, S[i, STAMP])
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
             if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM] = SAFE, s0, 0.0
+                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
                 S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
             # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
             rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
             if v + SAFE_MIN * rise < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB] = SAFE, s0, 0.0, math.inf
+                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
                 S[i, STAMP] += 1.0
                 until = s0 + SEGMENT_S * math.floor((S[i, THETA] - v) / rise)
                 n = heap.push(Q, n, until, WAKE, i, S[i, STAMP])
@@ -162,6 +162,7 @@ def _catch_up(P, S, i, s0, m_rms, keys, k):
     ``CATCH_UP_MAX`` segments like a parked neuron)."""
     if S[i, HOLD] >= s0:  # held all along: V sits at v_reset, the currents decay
         d = s0 - S[i, SINCE]
+        S[i, V] = P[i, V_RESET]
         S[i, E] *= math.exp(-P[i, RATE_E] * d)
         S[i, I] *= math.exp(-P[i, RATE_I] * d)
         return
@@ -179,27 +180,34 @@ def _catch_up(P, S, i, s0, m_rms, keys, k):
 
 
 @numba.njit(inline="always", **_FAST)
-def _absorb(P, S, i, t, e, h):
-    """Take input (e, h) at time t into ``SAFE`` neuron i without bringing it back into the sweep, if it
-    is held then or its bound ``UB`` (valid whatever the noise) stays below threshold with it; True
-    if taken. The stored state becomes a virtual state at ``SINCE`` whose free evolution gives the
-    true state from t on (the model is linear)."""
-    x = t - S[i, SINCE]
-    a, b, c = P[i, RATE_M], P[i, RATE_E], P[i, RATE_I]
+def _absorbable(P, S, i, t, e):
+    """A ``SAFE`` neuron i can take input (exc e) at time t without returning to the sweep: it is held
+    then, or its bound ``UB`` (valid whatever the noise) stays below threshold with the input, and
+    t is within ``LAZY_SPAN`` time constants of ``SINCE``."""
     held = S[i, HOLD] > t
-    if (not held and S[i, UB] + e * P[i, KPEAK] >= S[i, THETA]) or x * max(a, b, c) > LAZY_SPAN:
-        return False
-    grow_a = math.exp(a * x)
-    if e != 0.0:
-        grow_b = math.exp(b * x)
-        S[i, E] += e * grow_b
-        S[i, V] += e * P[i, CE] * (grow_b - grow_a)
-        S[i, UB] += e * P[i, KPEAK]
-    if h != 0.0:
-        grow_c = math.exp(c * x)
-        S[i, I] += h * grow_c
-        S[i, V] -= h * P[i, CI] * (grow_c - grow_a)
-    return True
+    span = (t - S[i, SINCE]) * max(P[i, RATE_M], P[i, RATE_E], P[i, RATE_I])
+    return (held or S[i, UB] + e * P[i, KPEAK] < S[i, THETA]) and span <= LAZY_SPAN
+
+
+@numba.njit(inline="always", **_FAST)
+def _absorb(P, S, i, e, h, grow_a, grow_b, grow_c):
+    """Take input (e, h) into ``SAFE`` neuron i, with ``grow_x`` = e^{x / tau_x} for the time x since
+    ``SINCE``: the stored state becomes a virtual state at ``SINCE`` whose free evolution gives the
+    true state from the input on (the model is linear)."""
+    S[i, E] += e * grow_b
+    S[i, I] += h * grow_c
+    S[i, V] += e * P[i, CE] * (grow_b - grow_a) - h * P[i, CI] * (grow_c - grow_a)
+    S[i, UB] += e * P[i, KPEAK]
+
+
+@numba.njit(inline="always", **_FAST)
+def _since(P, S, i, k, s0):
+    """Growth factors e^{(s0 - SINCE) / tau_x} of neuron i in segment k (computed once per segment)."""
+    if S[i, GSEG] != k:
+        d = s0 - S[i, SINCE]
+        S[i, GA], S[i, GB], S[i, GC] = math.exp(P[i, RATE_M] * d), math.exp(P[i, RATE_E] * d), math.exp(P[i, RATE_I] * d)  # fmt: skip
+        S[i, GSEG] = k
+    return S[i, GA], S[i, GB], S[i, GC]
 
 
 @numba.njit(inline="always", **_FAST)
@@ -239,7 +247,9 @@ def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_
     size and the sweep size."""
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
-        if S[i, MODE] == SAFE and _absorb(P, S, i, s0 + s, e, h):
+        if S[i, MODE] == SAFE and _absorbable(P, S, i, s0 + s, e):
+            x = s0 + s - S[i, SINCE]
+            _absorb(P, S, i, e, h, math.exp(P[i, RATE_M] * x), math.exp(P[i, RATE_E] * x), math.exp(P[i, RATE_I] * x))
             continue
         n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
@@ -261,9 +271,9 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
     (s): like ``deliver``, with the growth factors from the table."""
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
-        if S[i, MODE] == SAFE and _absorb(P, S, i, s0 + s, e, h):
-            continue
-        n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        safe = S[i, MODE] == SAFE and _absorbable(P, S, i, s0 + s, e)
+        if not safe:
+            n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_a = G[row_g, 0, i]
         grow_b = G[row_g, 1, i] if e != 0.0 else 0.0
         grow_c = G[row_g, 2, i] if h != 0.0 else 0.0
@@ -271,7 +281,11 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
             grow_a *= _exp_small(delta * P[i, RATE_M])
             grow_b *= _exp_small(delta * P[i, RATE_E])
             grow_c *= _exp_small(delta * P[i, RATE_I])
-        n = _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w)
+        if safe:
+            fa, fb, fc = _since(P, S, i, k, s0)
+            _absorb(P, S, i, e, h, grow_a * fa, grow_b * fb, grow_c * fc)
+        else:
+            n = _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w)
     return n, na
 
 

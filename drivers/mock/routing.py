@@ -129,7 +129,9 @@ class Routing:
         node passes it and whether a synapse in an enabled row carries its label."""
         inputs = np.ascontiguousarray(crossbar_input, dtype=np.int64)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
-        *csr, passed, matched = _route(inputs, labels, *self._xbar, self._modes, *self._index, self._weights, self._factor)
+        *csr, passed, matched = _route(
+            inputs, labels, *self._xbar, self._modes, *self._index, self._weights, self._factor
+        )
         return tuple(csr), passed, matched
 
     def host_rows(self, labels: np.ndarray) -> tuple:

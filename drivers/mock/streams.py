@@ -20,8 +20,10 @@ _U16, _U48, _LOW16 = np.uint64(16), np.uint64(48), np.uint64(0xFFFF)
 _SQRT3 = math.sqrt(3.0)
 GAUSS_SUM_MAX = 2 * _SQRT3  # |gauss_sum| never exceeds this
 
-# stream numbers under a trial's key
-HOST_JITTER, V0, THETA, MEMBRANE, NN_JITTER, JUMP, MADC_NOISE, CADC_NOISE = 1, 2, 3, 4, 5, 6, 7, 8
+# stream numbers under a trial's key: host-event jitter; initial membrane and threshold (a pair per
+# neuron); each spike's threshold and output jitter (a pair per spike); membrane noise per segment;
+# membrane noise over a stretch out of the sweep; ADC noise
+HOST_JITTER, START, SPIKE, MEMBRANE, JUMP, MADC_NOISE, CADC_NOISE = 1, 2, 3, 4, 6, 7, 8
 
 
 @numba.njit(cache=True, inline="always")
@@ -45,6 +47,16 @@ def gauss(key, counter):
     u1 = (np.float64(h >> _U32) + 0.5) * 2.0**-32
     u2 = np.float64(h & _LOW32) * 2.0**-32
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@numba.njit(cache=True, inline="always")
+def gauss_pair(key, counter):
+    """Two independent standard normal numbers ``counter`` of stream ``key`` (both Box-Muller outputs)."""
+    h = _mix(key + (np.uint64(counter) + np.uint64(1)) * _GOLDEN)
+    u1 = (np.float64(h >> _U32) + 0.5) * 2.0**-32
+    u2 = np.float64(h & _LOW32) * 2.0**-32
+    r = math.sqrt(-2.0 * math.log(u1))
+    return r * math.cos(2.0 * math.pi * u2), r * math.sin(2.0 * math.pi * u2)
 
 
 @numba.njit(cache=True, inline="always")

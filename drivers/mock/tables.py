@@ -23,7 +23,9 @@ N_ROWS = 18
 # the trial (COUNT); outside the sweep the time V, E, I refer to (SINCE); kept in the sweep (PIN,
 # 0/1); segment ends in a row at which it could not have fired without input (CALM); MODE below
 V, E, I, A, EH, IH, VINF, UB, HOLD, THETA, STAMP, PEND, EM, FE, FI, NSPK, COUNT, SINCE, PIN, CALM, MODE = range(21)
-N_STATE = 21
+# growth factors e^{(segment start - SINCE) / tau_x} and the segment they are for
+GA, GB, GC, GSEG = range(21, 25)
+N_STATE = 25
 # MODE: in the sweep; out of it and unable to fire before a wake-up item in the queue (or ever)
 # whatever the noise (caught up exactly, segment by segment, when it returns); out of it and
 # unable to fire unless the noise makes a 6 sigma excursion (advanced with one Gaussian draw for

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import hil
 from drivers.mock import MockChip
+from drivers.mock.link import OUTPUT_BURST
 from hil import chip
 
 from .conftest import quiet_config, route_host
@@ -85,8 +86,13 @@ def run(mock: MockChip, cfg: hil.ChipConfig, events, recording=hil.Recording()):
 
 
 def assert_within_a_tick(mock, cfg, events):
-    measured = run(mock, cfg, events).spikes
+    meas = run(mock, cfg, events)
+    measured = meas.spikes
     exact, _ = reference(mock, cfg, events)
+    # the host link returns at most this many spikes of a trial, the first ones (docs/mock.md)
+    budget = int(np.floor(DURATION * TICK * mock.info().limits.link_events_per_s)) + OUTPUT_BURST
+    assert meas.health.spikes_dropped_output == max(len(exact) - budget, 0)
+    exact = exact[:budget]
     for n in range(N):
         got = measured["tick"][measured["neuron"] == n].astype(np.int64)
         want = np.array([t for t, m in exact if m == n])
@@ -266,8 +272,25 @@ def circuits(draw):
     return params, w_host.reshape(SOURCES, 2, N), w_nn.reshape(2, N), events
 
 
+def _tonic(leak: int, threshold: int, refractory: int) -> tuple:
+    """A case the randomised search found: neuron 3 resting above threshold, reset above threshold
+    (mismatch), so it fires whenever its hold ends; neurons 0..2 fire every tick."""
+    params = {k: np.full(N, v) for k, v in BASE.items()}
+    params.update(
+        v_leak=np.array([200, 200, 200, leak]), v_threshold=np.array([220, 220, 220, threshold]),
+        v_reset=np.array([200, 200, 200, leak]), i_bias_leak=np.full(N, 62), i_bias_synin_exc_tau=np.full(N, 72),
+        i_bias_synin_inh_tau=np.full(N, 72), i_bias_synin_exc_gm=np.full(N, 300), i_bias_synin_inh_gm=np.full(N, 300),
+        refractory_counter=np.array([0, 0, 0, refractory]), i_mem_offset=np.array([0, 0, 0, 150]),
+    )  # fmt: skip
+    w_nn = np.zeros((2, N), int)
+    w_nn[0, 3] = 1
+    return params, np.zeros((SOURCES, 2, N), int), w_nn, []
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(circuits())
+@example(_tonic(257, 277, 0))
+@example(_tonic(254, 274, 228))
 def test_every_spike_within_a_tick_of_the_exact_model(case):
     params, w_host, w_nn, events = case
     assert_within_a_tick(MockChip(seed=11, noise=False), config(params, w_host, w_nn), events)
