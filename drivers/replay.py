@@ -39,7 +39,7 @@ class ReplayDevice(DeviceBase):
         self._exchange("configure", request, wire.ConfigureReply)
         self._requests.device_config = target
 
-    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:  # noqa: B008 - Recording is frozen: one shared default is safe
+    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
         reply = self._exchange("run", self._requests.run(stimulus, recording), wire.RunReply)
         m = reply.measurement
         prov = attrs.evolve(m.provenance, driver=f"replay:{m.provenance.driver}") if m.provenance is not None else None

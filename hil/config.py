@@ -249,7 +249,7 @@ class ChipConfig:
         rows = np.any(a["synapse_weights"] != b["synapse_weights"], axis=2) | np.any(
             a["synapse_labels"] != b["synapse_labels"], axis=2
         )
-        for h, r in zip(*np.nonzero(rows)):
+        for h, r in zip(*np.nonzero(rows), strict=True):
             changed.append(BlockKey("synapse_row", hemisphere=int(h), row=int(r)))
         return changed
 
@@ -300,7 +300,8 @@ def _check_values(name, spec, arr) -> None:
         i = int(np.argmax((flat < spec.low) | (flat > spec.high)))
         index = np.unravel_index(i, arr.shape)
         raise ConfigError(
-            f"ChipConfig.{name}[{', '.join(map(str, index))}] = {flat[i]} is out of range; allowed: {spec.low}..{spec.high}"
+            f"ChipConfig.{name}[{', '.join(map(str, index))}] = {flat[i]} is out of range; "
+            f"allowed: {spec.low}..{spec.high}"
         )
 
 

@@ -13,7 +13,6 @@ from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import attrs
-import numpy as np
 
 from .config import ChipConfig
 from .errors import ConfigError, HilError
@@ -48,7 +47,7 @@ class DeviceLimits:
     max_madc_samples: int = 1 << 21
     max_cadc_samples: int = 1 << 13
 
-    def check(self, stimulus: Stimulus, recording: Recording = Recording(), where: str = "") -> None:  # noqa: B008 - Recording is frozen: one shared default is safe
+    def check(self, stimulus: Stimulus, recording: Recording = Recording(), where: str = "") -> None:
         """``ConfigError`` naming the quantity, its value and the limit if the run asks more than
         this device allows; ``where`` (a URL) prefixes the message."""
         if not isinstance(stimulus, Stimulus):
@@ -100,7 +99,7 @@ class Device(Protocol):
 
     def configure(self, config: ChipConfig) -> None: ...
 
-    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement: ...  # noqa: B008 - Recording is frozen: one shared default is safe
+    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement: ...
 
     def reset(self) -> None: ...
 

@@ -39,7 +39,7 @@ class Health:
     bytes_received: int = 0
 
     def __add__(self, other: Health) -> Health:
-        return Health(*(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other))))
+        return Health(*(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other), strict=True)))
 
 
 @attrs.frozen

@@ -358,9 +358,8 @@ def place(network: Network, exclude=()) -> Placement:
     """
     excluded = np.unique(np.asarray(exclude, dtype=np.int64))
     if excluded.size and (excluded[0] < 0 or excluded[-1] >= chip.N_NEURONS):
-        raise ConfigError(
-            f"place: exclude = {excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}"
-        )
+        bad = excluded[(excluded < 0) | (excluded >= chip.N_NEURONS)][:3].tolist()
+        raise ConfigError(f"place: exclude = {bad}; allowed: neuron circuits 0..{chip.N_NEURONS - 1}")
     free = np.setdiff1d(np.arange(chip.N_NEURONS), excluded)
     need = sum(p.size for p in network.populations)
     if need > free.size:
@@ -384,8 +383,8 @@ def place(network: Network, exclude=()) -> Placement:
     for name, n in fan_in.items():
         if n > chip.SYNAPSE_DRIVERS:
             raise ResourceError(
-                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver and the chip has "
-                f"{chip.SYNAPSE_DRIVERS} per hemisphere (short by {n - chip.SYNAPSE_DRIVERS})"
+                f"population {name!r} has a fan-in of {n} sources; each source needs its own synapse driver "
+                f"and the chip has {chip.SYNAPSE_DRIVERS} per hemisphere (short by {n - chip.SYNAPSE_DRIVERS})"
             )
 
     # Greedy driver colouring: a source takes the lowest driver none of whose sources
@@ -403,8 +402,9 @@ def place(network: Network, exclude=()) -> Placement:
                     break
             else:
                 raise ResourceError(
-                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers either feed one of its "
-                    f"targets {sorted(tg)} already or have used all {chip.SYNAPSE_LABEL_MAX + 1} labels"
+                    f"no synapse driver left for source {k} of {pop.name!r}: all {chip.SYNAPSE_DRIVERS} drivers "
+                    f"either feed one of its targets {sorted(tg)} already or have used all "
+                    f"{chip.SYNAPSE_LABEL_MAX + 1} labels"
                 )
             drivers[k], labels[k] = d, driver_labels[d]
             driver_labels[d] += 1

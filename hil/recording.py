@@ -50,7 +50,7 @@ class RecordingDevice(DeviceBase):
         self._call(request, lambda: self.device.configure(target), lambda _: wire.ConfigureReply(request.expected_hash))
         self._requests.device_config = target
 
-    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement:  # noqa: B008 - Recording is frozen: one shared default is safe
+    def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement:
         request = self._requests.run(stimulus, recording)
         return self._call(request, lambda: self.device.run(stimulus, recording), wire.RunReply)
 

@@ -99,7 +99,8 @@ def check_request(stimulus: Stimulus, recording: Recording, state: ChipState) ->
     n = recording.madc_neuron
     if n is not None and not state.config.enable_readout[n]:
         raise ConfigError(
-            f"Recording.madc_neuron = {n}, but ChipConfig.enable_readout[{n}] is False; enable it to connect the neuron to the MADC"
+            f"Recording.madc_neuron = {n}, but ChipConfig.enable_readout[{n}] is False; "
+            "enable it to connect the neuron to the MADC"
         )
 
 

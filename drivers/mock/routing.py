@@ -160,7 +160,8 @@ class Routing:
         return csr
 
     def neuron_rows(self, neuron_labels: np.ndarray, sources: np.ndarray) -> tuple:
-        """Source neurons (k,) with the output labels of all neurons (512,) -> CSR of their weights onto every neuron."""
+        """Source neurons (k,) with the output labels of all neurons (512,) -> CSR of their weights
+        onto every neuron."""
         sources = np.asarray(sources, dtype=np.int64)
         csr, _, _ = self.route(sources // chip.NEURON_BLOCK_SIZE, neuron_labels[sources])
         return csr

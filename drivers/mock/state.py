@@ -43,7 +43,8 @@ class ChipState:
     @classmethod
     def power_on(cls, mismatch: Mismatch, limits: DeviceLimits, noise: bool) -> ChipState:
         config = ChipConfig()
-        return cls(config, NeuronParameters.of(mismatch, config), Routing(config, mismatch.synapse), mismatch, limits, noise)  # fmt: skip
+        neurons, routing = NeuronParameters.of(mismatch, config), Routing(config, mismatch.synapse)
+        return cls(config, neurons, routing, mismatch, limits, noise)
 
     def with_config(self, config: ChipConfig, changed: list[BlockKey]) -> ChipState:
         """The state after writing ``config`` (owned by the new state), which differs in blocks ``changed``."""

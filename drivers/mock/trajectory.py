@@ -26,8 +26,8 @@ ROOT_TOL_S = 1e-15  # bracket width at which a crossing time counts as found
 
 
 def psp_kernel(lag, tau_mem, tau_syn):
-    """Membrane response at ``lag`` (s) to a unit current jump at 0, from rest (numerically
-    stable for any pair of time constants): ``tau_syn / (tau_syn - tau_mem) * (e^{-lag/tau_syn} - e^{-lag/tau_mem})``."""
+    """Membrane response at ``lag`` (s) to a unit current jump at 0, from rest (numerically stable
+    for any pair of time constants): ``tau_syn / (tau_syn - tau_mem) * (e^{-lag/tau_syn} - e^{-lag/tau_mem})``."""
     lag, tau_mem, tau_syn = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (lag, tau_mem, tau_syn)))
     d = 1.0 / tau_syn - 1.0 / tau_mem
     em = np.exp(-lag / tau_mem)

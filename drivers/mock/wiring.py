@@ -78,7 +78,7 @@ def _neuron_csr(index, sources, pieces, n, gain_e, gain_i) -> tuple:
     if not sources:
         return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     source = index[np.concatenate(sources)]
-    target, w_exc, w_inh = (np.concatenate(x) for x in zip(*pieces))
+    target, w_exc, w_inh = (np.concatenate(x) for x in zip(*pieces, strict=True))
     order = np.argsort(source, kind="stable")
     source, target, w_exc, w_inh = source[order], target[order], w_exc[order], w_inh[order]
     ptr = np.searchsorted(source, np.arange(n + 1)).astype(np.int64)

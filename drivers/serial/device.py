@@ -61,7 +61,7 @@ class SerialDevice(DeviceBase):
         wall_s = round(time.monotonic() - start, 4)
         log.info("configure", url=self.url, blocks=len(first.blocks), wall_s=wall_s, **self._delta(before))
 
-    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:  # noqa: B008 - Recording is frozen: one shared default is safe
+    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
         message = self._opened().run(stimulus, recording)
         before, start = self.link.counters(), time.monotonic()
         m = self._op("run", lambda: message, wire.RunReply).measurement

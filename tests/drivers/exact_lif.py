@@ -4,7 +4,8 @@
 
 Per neuron, in float64: the state (V, E, I) is carried from event to event with the closed form
 
-    V(t) = v_rest + (V0 - v_rest) e^{-t/tau_m} + E0 k_e(t) - I0 k_i(t),  k_x(t) = tau_x / (tau_x - tau_m) (e^{-t/tau_x} - e^{-t/tau_m})
+    V(t) = v_rest + (V0 - v_rest) e^{-t/tau_m} + E0 k_e(t) - I0 k_i(t),
+    k_x(t) = tau_x / (tau_x - tau_m) (e^{-t/tau_x} - e^{-t/tau_m})
     E(t) = E0 e^{-t/tau_e},  I(t) = I0 e^{-t/tau_i}
 
 and the first threshold crossing between events is found by sampling V every ``GRID_S`` and

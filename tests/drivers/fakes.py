@@ -30,7 +30,7 @@ class FakeDevice(hil.DeviceBase):
         self.config = config.copy().validate()
         self.configures += 1
 
-    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:  # noqa: B008 - Recording is frozen
+    def run(self, stimulus: hil.Stimulus, recording: hil.Recording = hil.Recording()) -> hil.Measurement:
         self.runs += 1
         if self.reset_during_run == self.runs:
             self.reset()

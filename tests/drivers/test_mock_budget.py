@@ -86,7 +86,11 @@ def test_largest_allowed_requests_stay_within_the_budget(kind):
 @pytest.mark.parametrize(
     "stimulus, recording, field",
     [
-        (lambda L: hil.Stimulus.from_trials([np.zeros((0, 2))] * (L.max_trials + 1), 10), hil.Recording(), "max_trials"),
+        (
+            lambda L: hil.Stimulus.from_trials([np.zeros((0, 2))] * (L.max_trials + 1), 10),
+            hil.Recording(),
+            "max_trials",
+        ),
         (
             lambda L: hil.Stimulus.from_trials([np.zeros((0, 2))] * 2, 10),
             hil.Recording(madc_neuron=0, madc_samples=chip.MADC_MAX_SAMPLES),

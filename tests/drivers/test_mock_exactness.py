@@ -54,7 +54,7 @@ def circuit(params: dict, w_host: np.ndarray, w_nn: np.ndarray) -> hil.ChipConfi
     cfg.crossbar_target[0, 1] = 1 << chip.LABEL_CHANNEL_SHIFT
     rows = (2 * NN_DRIVER, 2 * NN_DRIVER + 1)
     cfg.row_modes[0, rows[0]], cfg.row_modes[0, rows[1]] = chip.ROW_MODE_EXCITATORY, chip.ROW_MODE_INHIBITORY
-    for r, w in zip(rows, w_nn):
+    for r, w in zip(rows, w_nn, strict=True):
         cfg.synapse_labels[0, r, 1:N] = 2
         cfg.synapse_weights[0, r, 1:N] = w[1:]
     return cfg
@@ -68,7 +68,8 @@ def reference(mock: MockChip, cfg: hil.ChipConfig, events: list[tuple[int, int]]
 
     def q(row: int, n: int, sign: str) -> float:
         enabled = cfg.enable_synin_exc[n] if sign == "exc" else cfg.enable_synin_inh[n]
-        return float(cfg.synapse_weights[0, row, n]) * float(factor[row, n]) * float(truth[f"weight_gain_{sign}"][n]) * enabled  # fmt: skip
+        gain = float(truth[f"weight_gain_{sign}"][n])
+        return float(cfg.synapse_weights[0, row, n]) * float(factor[row, n]) * gain * enabled
 
     latency = float(truth["input_latency_s"])
     inputs = [

@@ -45,7 +45,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     stim = placement.encode(times, 30e-6)
     runs = []
     for cpus in (1, 2):
-        monkeypatch.setattr("os.cpu_count", lambda: cpus)
+        monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
         mock = MockChip(seed=7)
         mock.configure(cfg)
         runs.append(mock.run(stim))

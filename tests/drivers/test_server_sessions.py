@@ -67,7 +67,7 @@ class BlockingDevice(FakeDevice):
         self.cancelled.set()
         self.release.set()
 
-    def run(self, stimulus, recording=hil.Recording()):  # noqa: B008 - Recording is frozen
+    def run(self, stimulus, recording=hil.Recording()):
         self.started.set()
         self.release.wait(20)
         if self.cancelled.is_set():
