@@ -3,7 +3,7 @@
 Chip facts (:mod:`hil.chip`), configuration (:class:`ChipConfig`), stimulus and recording
 (:class:`Stimulus`, :class:`Recording`), results (:class:`Measurement`), the
 :class:`Device` protocol with :func:`open`, errors (:mod:`hil.errors`) and network
-placement (:mod:`hil.network`). Imports nothing else of the project.
+placement (:mod:`hil.network`, :mod:`hil.placement`). Imports nothing else of the project.
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -14,7 +14,8 @@ from .config import BlockKey, ChipConfig
 from .device import PROTOCOL_VERSION, Device, DeviceBase, DeviceInfo, DeviceLimits, installed_drivers, open
 from .errors import CalibrationError, ConfigError, DeviceError, DeviceTimeout, HilError, ProtocolError, ResourceError
 from .measurement import SPIKE_DTYPE, CadcSamples, Health, MadcTrace, Measurement, Provenance
-from .network import InputPopulation, LIFPopulation, Network, Placement, Projection, place, quantize
+from .network import InputPopulation, LIFPopulation, Network, Projection
+from .placement import Placement, place, quantize
 from .stimulus import EVENT_DTYPE, Recording, Stimulus
 
 try:

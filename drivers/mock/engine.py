@@ -14,6 +14,8 @@ result depends only on the run seed and its index.
 
 Trials run in chunks of ``TRIAL_CHUNK`` on the chip's thread pool (the kernel releases the
 GIL); at most a few chunks are in flight, so the spikes held at once stay bounded.
+
+(``simulate`` runs past 60 lines: it packs the kernel's 22 arguments, one per line.)
 """
 
 from __future__ import annotations
@@ -174,29 +176,7 @@ def simulate(
     T = sim_end.size
     ticks_in, source, offsets = events
     ro, S = probe.readout, probe.madc_samples
-    counters = np.zeros((T, chip.N_NEURONS) if probe.counters else (0, 0), np.uint16)
-    madc = np.zeros((T, S) if probe.madc_column >= 0 else (0, 0), np.uint16)
-    cadc_times = np.zeros((0, 0)) if probe.cadc_times is None else np.ascontiguousarray(probe.cadc_times, np.float64)
-    cadc = np.zeros((T, cadc_times.shape[1], chip.N_NEURONS) if probe.cadc_times is not None else (0, 0, 0), np.uint8)
-    rec = np.zeros(8)
-    rec[[tables.MADC_COL, tables.MADC_PERIOD, tables.MADC_OFFSET, tables.MADC_GAIN, tables.MADC_BASE]] = (
-        probe.madc_column,
-        chip.MADC_SAMPLE_PERIOD_S,
-        ro.madc_offset,
-        ro.madc_gain,
-        SYNIN_BASELINE,
-    )
-    rec[tables.MADC_SRC] = chip.MADC_SOURCES.index(probe.madc_source)
-    rec[[tables.MADC_NOISE, tables.CADC_NOISE]] = (ro.madc_noise, ro.cadc_noise) if probe.adc_noise else (0.0, 0.0)
-    flags = np.zeros(6)
-    flags[[tables.M_RMS, tables.TH_RMS, tables.JIT_RMS, tables.LATENCY, tables.MARGIN, tables.IN_LATENCY]] = (
-        noise.membrane_rms,
-        noise.threshold_rms,
-        noise.jitter_rms_s,
-        noise.spike_latency_s,
-        noise.quiet_margin,
-        noise.input_latency_s,
-    )
+    counters, madc, cadc_times, cadc = _readout_arrays(probe, T)
     cancel = np.zeros(1, np.uint8) if cancel is None else cancel
     budget, max_spikes = np.ascontiguousarray(spike_budget[0], np.int64), int(spike_budget[1])
     fixed = (
@@ -210,14 +190,13 @@ def simulate(
         nr.nn,
         parameter_table(nr, noise),
         growth_table(nr, noise.input_latency_s),
-        flags,
+        _noise_row(noise),
         np.ascontiguousarray(nr.records, np.bool_),
         np.ascontiguousarray(nr.columns, np.int64),
-        budget,
     )
     outputs = (
         counters,
-        rec,
+        _readout_row(probe),
         S if probe.madc_column >= 0 else 0,
         madc,
         cadc_times,
@@ -227,7 +206,7 @@ def simulate(
     )
 
     def chunk(lo: int, left: int):
-        return kernel.run_trials(lo, min(lo + TRIAL_CHUNK, T), *fixed[:13], budget, left, *outputs)
+        return kernel.run_trials(lo, min(lo + TRIAL_CHUNK, T), *fixed, budget, left, *outputs)
 
     parts = _run_chunks(chunk, T, max_spikes, pool, workers)
     if any(p[4] for p in parts):
@@ -240,6 +219,47 @@ def simulate(
         madc=madc if probe.madc_column >= 0 else None,
         cadc=cadc if probe.cadc_times is not None else None,
     )
+
+
+def _readout_arrays(probe: Probe, T: int) -> tuple:
+    """Zeroed outputs the kernel fills: counters (T, 512) uint16, MADC (T, S) uint16, CADC sample
+    times (T, C) s and codes (T, C, 512) uint8; empty where not recorded."""
+    counters = np.zeros((T, chip.N_NEURONS) if probe.counters else (0, 0), np.uint16)
+    madc = np.zeros((T, probe.madc_samples) if probe.madc_column >= 0 else (0, 0), np.uint16)
+    if probe.cadc_times is None:
+        return counters, madc, np.zeros((0, 0)), np.zeros((0, 0, 0), np.uint8)
+    cadc_times = np.ascontiguousarray(probe.cadc_times, np.float64)
+    return counters, madc, cadc_times, np.zeros((T, cadc_times.shape[1], chip.N_NEURONS), np.uint8)
+
+
+def _readout_row(probe: Probe) -> np.ndarray:
+    """(8,) float64: the MADC's column, period, offset, gain, baseline, source and both ADCs' noise."""
+    ro = probe.readout
+    rec = np.zeros(8)
+    rec[[tables.MADC_COL, tables.MADC_PERIOD, tables.MADC_OFFSET, tables.MADC_GAIN, tables.MADC_BASE]] = (
+        probe.madc_column,
+        chip.MADC_SAMPLE_PERIOD_S,
+        ro.madc_offset,
+        ro.madc_gain,
+        SYNIN_BASELINE,
+    )
+    rec[tables.MADC_SRC] = chip.MADC_SOURCES.index(probe.madc_source)
+    rec[[tables.MADC_NOISE, tables.CADC_NOISE]] = (ro.madc_noise, ro.cadc_noise) if probe.adc_noise else (0.0, 0.0)
+    return rec
+
+
+def _noise_row(noise: Noise) -> np.ndarray:
+    """(6,) float64: membrane and threshold rms, jitter rms (s), spike and input latency (s), quiet margin."""
+    flags = np.zeros(6)
+    flags[[tables.M_RMS, tables.TH_RMS, tables.JIT_RMS, tables.LATENCY, tables.MARGIN, tables.IN_LATENCY]] = (
+        noise.membrane_rms,
+        noise.threshold_rms,
+        noise.jitter_rms_s,
+        noise.spike_latency_s,
+        noise.quiet_margin,
+        noise.input_latency_s,
+    )
+    return flags
 
 
 def _run_chunks(chunk, T: int, max_spikes: int, pool, workers: int) -> list:

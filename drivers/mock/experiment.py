@@ -46,7 +46,6 @@ def execute(
     labels, source = _distinct(events["label"])
     wiring = state.wiring(labels, recording.madc_neuron, recording.cadc_period_s is not None)
     dropped = link.input_drops(events["tick"], stimulus.offsets, state.limits.link_events_per_s)
-    nm = state.mismatch.noise
     sim_end = durations * chip.TICK_S
     madc_column = -1
     if recording.madc_neuron is not None:
@@ -65,19 +64,11 @@ def execute(
         cadc_times=None if cadc_ticks is None else cadc_ticks * chip.TICK_S,
         counters=recording.spike_counts,
     )
-    noise = engine.Noise(
-        membrane_rms=nm.membrane_rms if state.noise else 0.0,
-        threshold_rms=nm.threshold_rms if state.noise else 0.0,
-        jitter_rms_s=nm.jitter_rms_s if state.noise else 0.0,
-        input_latency_s=nm.input_latency_s,
-        spike_latency_s=nm.spike_latency_s,
-        quiet_margin=state.noise_margin,
-    )
     result = engine.simulate(
         wiring.neurons(state, recording.spikes),
         (events["tick"].astype(np.int64), np.where(dropped, -1, source), stimulus.offsets),
         (sim_end, durations),
-        noise,
+        _noise(state),
         sim_seed,
         probe,
         (link.output_budget(durations, state.limits.link_events_per_s), state.limits.max_spikes),
@@ -91,6 +82,19 @@ def execute(
     cadc = None if result.cadc is None else CadcSamples(samples=result.cadc, ticks=cadc_ticks)
     health = Health(events_dropped_input=int(np.count_nonzero(dropped)), spikes_dropped_output=result.dropped)
     return RunOutput(result.spikes, result.counters, madc, cadc, health)
+
+
+def _noise(state: ChipState) -> engine.Noise:
+    """The run's noise: the chip's amplitudes when noise is on, zero otherwise; latencies always."""
+    nm, on = state.mismatch.noise, state.noise
+    return engine.Noise(
+        membrane_rms=nm.membrane_rms if on else 0.0,
+        threshold_rms=nm.threshold_rms if on else 0.0,
+        jitter_rms_s=nm.jitter_rms_s if on else 0.0,
+        input_latency_s=nm.input_latency_s,
+        spike_latency_s=nm.spike_latency_s,
+        quiet_margin=state.noise_margin,
+    )
 
 
 def check_request(stimulus: Stimulus, recording: Recording, state: ChipState) -> None:
