@@ -25,19 +25,8 @@ from .target import PARAMETERS, CalibrationTarget
 RESULT_SCHEMA_VERSION = result_files.SCHEMA_VERSION
 
 # Configuration fields a calibration writes (per neuron, and the per-quadrant refractory clock).
-NEURON_FIELDS = (
-    "v_leak",
-    "v_reset",
-    "v_threshold",
-    "i_bias_leak",
-    "i_bias_synin_exc_tau",
-    "i_bias_synin_inh_tau",
-    "i_bias_synin_exc_gm",
-    "i_bias_synin_inh_gm",
-    "i_mem_offset",
-    "refractory_counter",
-)
-QUADRANT_FIELDS = ("refractory_clock_scale", "syn_i_bias_dac")
+NEURON_FIELDS = (*chip.NEURON_CAPMEM_PARAMETERS, "refractory_counter")
+QUADRANT_FIELDS = ("refractory_clock_scale", *chip.QUADRANT_CAPMEM_PARAMETERS)
 
 
 def unknown_adc_scale() -> AdcScale:

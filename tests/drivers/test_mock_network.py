@@ -4,26 +4,13 @@ import numpy as np
 
 import hil
 from drivers.mock import MockChip
+from tools.bench_cases.mock import yinyang_config
 
 
 def yinyang_setup(seed=0):
     """Placement, a configuration with moderately strong random weights, and a chip configured with it."""
     placement = hil.place(hil.Network.feedforward(5, [120], 3, duplication=5))
-    rng = np.random.default_rng(seed)
-    weights = {"input->hidden0": rng.normal(0.15, 0.3, (25, 120)), "hidden0->output": rng.normal(0.1, 0.3, (120, 3))}
-    n = np.full(512, 1)
-    base = hil.ChipConfig(
-        v_leak=300 * n,
-        v_reset=300 * n,
-        v_threshold=560 * n,
-        i_bias_leak=110 * n,
-        i_bias_synin_exc_tau=100 * n,
-        i_bias_synin_inh_tau=100 * n,
-        i_bias_synin_exc_gm=500 * n,
-        i_bias_synin_inh_gm=500 * n,
-        refractory_counter=255 * n,
-    )
-    return placement, placement.config(weights, 40, base)
+    return placement, yinyang_config(placement, seed)[1]
 
 
 def test_placed_yinyang_network_spikes_in_hidden_and_output_layers():
