@@ -42,7 +42,13 @@ def test_dependencies_are_ranges_and_the_pins_live_in_constraints():
         assert "==" not in requirement, f"{requirement}: pyproject.toml holds ranges; pins go to constraints.txt"
     torch_floor = next(r for r in project["dependencies"] if r.startswith("torch"))
     pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and line[0] != "#"]
-    assert pins == ["torch==2.13.0"]
+    assert "torch==2.13.0" in pins and all("==" in p for p in pins), pins
+    ruff_pin = next(p for p in pins if p.startswith("ruff=="))
+    test_extra = project["optional-dependencies"]["test"]
+    assert any(r.startswith("ruff") and "==" not in r for r in test_extra), "the lint gate's tool is a test extra"
+    from importlib.metadata import version
+
+    assert version("ruff") == ruff_pin.split("==")[1], "./run installs the pinned ruff"
     assert torch_floor == "torch>=2.13.0", "the floor is the release we test"
     import torch
 
