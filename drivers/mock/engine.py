@@ -15,7 +15,7 @@ result depends only on the run seed and its index.
 Trials run in chunks of ``TRIAL_CHUNK`` on the chip's thread pool (the kernel releases the
 GIL); at most a few chunks are in flight, so the spikes held at once stay bounded.
 
-(``simulate`` runs past 60 lines: it packs the kernel's 22 arguments, one per line.)
+(``simulate`` runs past 60 lines: it packs the kernel's 25 arguments.)
 """
 
 from __future__ import annotations
