@@ -34,8 +34,8 @@ class DeviceLimits:
                        (``Health.spikes_dropped_output``), the run is not refused
     link_events_per_s: input link capacity in hardware time, events/s
     max_madc_samples:  MADC samples per run (``n_trials * Recording.madc_samples``)
-    max_cadc_samples:  CADC readings of all 512 channels per run (sum over trials of
-                       ``Recording.cadc_samples``)
+    max_cadc_samples:  CADC readings of all 512 channels per run: n_trials times the readings
+                       of the longest trial (``CadcSamples`` is rectangular)
 
     The defaults keep the largest run they allow within the 512 MiB a device server may use
     (docs/protocol.md, "Budgets").
@@ -56,12 +56,13 @@ class DeviceLimits:
         if not isinstance(recording, Recording):
             raise ConfigError(f"{where or 'run'}: recording = {type(recording).__name__}; expected hil.Recording")
         madc = stimulus.n_trials * recording.madc_samples if recording.madc_neuron is not None else 0
-        cadc = int(recording.cadc_samples(stimulus.durations).sum(dtype=np.uint64))
+        per_trial = recording.cadc_samples(stimulus.durations)
+        cadc = stimulus.n_trials * int(per_trial.max()) if per_trial.size else 0  # the reply is rectangular
         asked = (
             ("Stimulus.n_trials", stimulus.n_trials, "max_trials"),
             ("Stimulus.n_events", stimulus.n_events, "max_events"),
             ("MADC samples (n_trials x Recording.madc_samples)", madc, "max_madc_samples"),
-            ("CADC readings (sum over trials of duration / Recording.cadc_period_s)", cadc, "max_cadc_samples"),
+            ("CADC readings (n_trials x readings of the longest trial)", cadc, "max_cadc_samples"),
         )
         for name, value, limit in asked:
             if value > getattr(self, limit):

@@ -24,7 +24,11 @@ class Health:
     spikes_dropped_output: spikes that did not reach the host
     link_errors:           corrupted or lost frames detected (and recovered) by the driver
     retries:               requests the driver sent again
-    bytes_sent, bytes_received: traffic on the link for this run (0 in-process)
+    bytes_sent, bytes_received: bytes this run's exchange moves on the wire protocol. A driver on a
+        link counts what crossed it (request and reply frames with their retries, acknowledgements
+        and keep-alive frames); the in-process mock reports the framed sizes of the RUN request
+        and its reply (``hil.wire.framed_size``: payload, headers and CRCs of every chunk), so
+        in-process and remote runs both report their traffic. Configuration traffic is not included.
     """
 
     events_dropped_input: int = 0

@@ -4,8 +4,12 @@
 described in :mod:`drivers.mock.options`, the physics in docs/mock.md.
 """
 
-from .chip import MockChip
-from .options import parse
+from . import jit_cache
+
+jit_cache.refresh()  # before any kernel module is imported (loads its cache)
+
+from .chip import MockChip  # noqa: E402 - after the cache refresh
+from .options import parse  # noqa: E402 - after the cache refresh
 
 __all__ = ["MockChip", "open_url"]
 

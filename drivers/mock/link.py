@@ -52,13 +52,6 @@ def _bucket(ticks: np.ndarray, ticks_per_event: float) -> np.ndarray:
     return out
 
 
-def output_keep(trial: np.ndarray, durations: np.ndarray, events_per_s: float, max_spikes: int) -> np.ndarray:
-    """(n_spikes,) bool, spikes (sorted by trial then time) that reach the host."""
-    if trial.size == 0:
-        return np.ones(0, bool)
-    budget = np.floor(durations.astype(np.float64) * chip.TICK_S * events_per_s).astype(np.int64) + OUTPUT_BURST
-    starts = np.searchsorted(trial, np.arange(durations.size))
-    rank = np.arange(trial.size) - starts[trial]
-    keep = rank < budget[trial]
-    keep &= np.cumsum(keep) <= max_spikes
-    return keep
+def output_budget(durations: np.ndarray, events_per_s: float) -> np.ndarray:
+    """(n_trials,) int64: spikes each trial may return to the host."""
+    return np.floor(durations.astype(np.float64) * chip.TICK_S * events_per_s).astype(np.int64) + OUTPUT_BURST

@@ -19,6 +19,15 @@ in its CapMem value for every neuron, so a calibration can binary-search it.
 
 Every normal draw is clipped at 3 sigma, which keeps each calix feasible range of
 :mod:`hil.chip` reachable for every neuron.
+
+Two rules make the neuron model well-posed for an exact simulation (both are part of the
+hidden truth that ``effective_parameters`` reports):
+
+- a synaptic time constant within ``TAU_SEPARATION`` (relative) of the membrane's is moved
+  to that distance (the closed form ``tau_syn / (tau_syn - tau_mem)`` stays well
+  conditioned; real circuits never match exactly);
+- a reset holds the membrane for at least ``MIN_HOLD_S`` (one 8 ns tick), so a neuron whose
+  reset potential lies above its threshold fires at most once per tick.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ TAU_MEM_MAX_S, TAU_MEM_KNEE = 200e-6, 28.8
 TAU_SYN_MAX_S, TAU_SYN_KNEE = 100e-6, 33.4
 GAIN_MAX = 6.0
 OFFSET_CURRENT_PER_CAPMEM = 0.35
+TAU_SEPARATION = 1e-4  # smallest relative distance of a synaptic time constant from tau_mem
+MIN_HOLD_S = chip.TICK_S  # shortest reset hold (refractory counter 0)
 
 
 @attrs.frozen(eq=False)
@@ -153,6 +164,13 @@ class Mismatch:
         return OFFSET_CURRENT_PER_CAPMEM * np.asarray(i_mem_offset, dtype=np.float64) * g + e
 
 
+def separated(tau_syn: np.ndarray, tau_mem: np.ndarray) -> np.ndarray:
+    """``tau_syn`` moved to at least ``TAU_SEPARATION * tau_mem`` from ``tau_mem`` (on its own side; up if equal)."""
+    gap = TAU_SEPARATION * tau_mem
+    close = np.abs(tau_syn - tau_mem) < gap
+    return np.where(close, np.where(tau_syn < tau_mem, tau_mem - gap, tau_mem + gap), tau_syn)
+
+
 @attrs.frozen(eq=False)
 class NeuronParameters:
     """Effective per-neuron parameters (512,) float64 of one configuration (the hidden truth)."""
@@ -172,15 +190,18 @@ class NeuronParameters:
     def of(cls, mismatch: Mismatch, cfg: ChipConfig) -> NeuronParameters:
         quadrant = chip.quadrant_of(np.arange(_N))
         dac = cfg.syn_i_bias_dac[quadrant]
+        tau_mem = mismatch.tau_mem_of(cfg.i_bias_leak)
         return cls(
             v_leak=mismatch.potential_of("v_leak", cfg.v_leak),
             v_reset=mismatch.potential_of("v_reset", cfg.v_reset),
             v_threshold=mismatch.potential_of("v_threshold", cfg.v_threshold),
             i_offset=mismatch.offset_current_of(cfg.i_mem_offset),
-            tau_mem=mismatch.tau_mem_of(cfg.i_bias_leak),
-            tau_syn_exc=mismatch.tau_syn_of("exc", cfg.i_bias_synin_exc_tau),
-            tau_syn_inh=mismatch.tau_syn_of("inh", cfg.i_bias_synin_inh_tau),
-            refractory=chip.refractory_seconds(cfg.refractory_counter, cfg.refractory_clock_scale[quadrant]),
+            tau_mem=tau_mem,
+            tau_syn_exc=separated(mismatch.tau_syn_of("exc", cfg.i_bias_synin_exc_tau), tau_mem),
+            tau_syn_inh=separated(mismatch.tau_syn_of("inh", cfg.i_bias_synin_inh_tau), tau_mem),
+            refractory=np.maximum(
+                chip.refractory_seconds(cfg.refractory_counter, cfg.refractory_clock_scale[quadrant]), MIN_HOLD_S
+            ),
             weight_gain_exc=mismatch.gain_of("exc", cfg.i_bias_synin_exc_gm, dac),
             weight_gain_inh=mismatch.gain_of("inh", cfg.i_bias_synin_inh_gm, dac),
         )

@@ -7,12 +7,15 @@ channels) passes to output ``o = h * 4 + b`` if node ``(i, o)`` is enabled and
 disabled, every synapse whose stored label equals ``L & 63``, with its weight (times the
 per-synapse mismatch) and the row's sign.
 
-``Routing`` turns a configuration into weight vectors: (input, label) -> excitatory and
-inhibitory weight (512,) float32 in weight LSB; the mock keeps one per configuration.
+``Routing`` turns a configuration into sparse weight rows: per event, the neurons it reaches
+with their excitatory and inhibitory weight in weight LSB (CSR). A per-row index of the
+synapses by label makes an event cost only the synapses it fires; the index is reused while
+the synapse labels stay the same.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from hil import chip
@@ -20,56 +23,123 @@ from hil.config import ChipConfig
 from hil.errors import ConfigError
 
 _H = chip.NEURONS_PER_HEMISPHERE
+_LABELS = chip.SYNAPSE_LABEL_MAX + 1
+
+
+@numba.njit(cache=True)
+def _label_index(labels):
+    """Per (hemisphere, row): columns ordered by synapse label and where each label starts (counting sort)."""
+    n_h, n_r, n_c = labels.shape
+    order = np.empty((n_h, n_r, n_c), np.uint8)
+    start = np.zeros((n_h, n_r, _LABELS + 1), np.int32)
+    for h in range(n_h):
+        for r in range(n_r):
+            for c in range(n_c):
+                start[h, r, labels[h, r, c] + 1] += 1
+            for lab in range(_LABELS):
+                start[h, r, lab + 1] += start[h, r, lab]
+            fill = start[h, r, :_LABELS].copy()
+            for c in range(n_c):
+                lab = labels[h, r, c]
+                order[h, r, fill[lab]] = c
+                fill[lab] += 1
+    return order, start
+
+
+@numba.njit(cache=True)
+def _route(inputs, labels, enable, mask, target, modes, order, start, weights, factor):
+    """CSR (ptr, neuron, w_exc, w_inh) of the events (crossbar input, label), and per event whether a
+    node passed it and whether a synapse in an enabled row carries its label."""
+    k = labels.size
+    ptr = np.zeros(k + 1, np.int64)
+    cap = 1024
+    neuron, w_exc, w_inh = np.empty(cap, np.int64), np.empty(cap), np.empty(cap)
+    passed, matched = np.zeros(k, np.bool_), np.zeros(k, np.bool_)
+    acc_e, acc_i = np.zeros(2 * _H), np.zeros(2 * _H)
+    seen = np.zeros(2 * _H, np.bool_)
+    touched = np.empty(2 * _H, np.int64)
+    n = 0
+    for e in range(k):
+        lab, inp = labels[e], inputs[e]
+        rs, syn = (lab >> 6) & 31, lab & 63
+        m = 0
+        for o in range(enable.shape[1]):
+            if not enable[inp, o] or (lab & mask[inp, o]) != target[inp, o]:
+                continue
+            passed[e] = True
+            h, d = o // 4, 4 * rs + o % 4
+            for row in (2 * d, 2 * d + 1):
+                mode = modes[h, row]
+                if mode == chip.ROW_MODE_DISABLED:
+                    continue
+                for p in range(start[h, row, syn], start[h, row, syn + 1]):
+                    col = order[h, row, p]
+                    matched[e] = True
+                    j = h * _H + col
+                    if not seen[j]:
+                        seen[j] = True
+                        touched[m] = j
+                        m += 1
+                    w = weights[h, row, col] * np.float64(factor[h, row, col])
+                    if mode == chip.ROW_MODE_EXCITATORY:
+                        acc_e[j] += w
+                    else:
+                        acc_i[j] += w
+        touched[:m].sort()
+        if n + m > neuron.size:
+            size = max(2 * neuron.size, n + m)
+            neuron, w_exc, w_inh = _resized(neuron, size), _resized(w_exc, size), _resized(w_inh, size)
+        for q in range(m):
+            j = touched[q]
+            if acc_e[j] != 0.0 or acc_i[j] != 0.0:
+                neuron[n], w_exc[n], w_inh[n] = j, acc_e[j], acc_i[j]
+                n += 1
+            acc_e[j], acc_i[j], seen[j] = 0.0, 0.0, False
+        ptr[e + 1] = n
+    return ptr, neuron[:n], w_exc[:n], w_inh[:n], passed, matched
+
+
+@numba.njit(cache=True)
+def _resized(a, size):
+    out = np.empty(size, a.dtype)
+    out[: a.size] = a
+    return out
 
 
 class Routing:
-    """Effective connectivity of one configuration; ``synapse_factor`` is the (2, 256, 256) weight mismatch."""
+    """Effective connectivity of one configuration; ``synapse_factor`` is the (2, 256, 256) weight mismatch.
+    ``previous``: the routing of the configuration before, whose label index is reused when the
+    synapse labels did not change."""
 
-    def __init__(self, cfg: ChipConfig, synapse_factor: np.ndarray):
-        self._weights = cfg.synapse_weights.astype(np.float32) * synapse_factor
+    def __init__(self, cfg: ChipConfig, synapse_factor: np.ndarray, previous: Routing | None = None):
+        self._weights = cfg.synapse_weights
+        self._factor = synapse_factor
         self._labels = cfg.synapse_labels
         self._modes = cfg.row_modes
         self._xbar = (cfg.crossbar_enable, cfg.crossbar_mask, cfg.crossbar_target)
-
-    def outputs(self, crossbar_input: int, label: int) -> np.ndarray:
-        """(8,) bool: crossbar outputs (PADI buses ``h * 4 + b``) the event passes."""
-        enable, mask, target = self._xbar
-        return enable[crossbar_input] & ((np.uint16(label) & mask[crossbar_input]) == target[crossbar_input])
+        if previous is not None and np.array_equal(previous._labels, self._labels):
+            self._index = previous._index
+        else:
+            self._index = _label_index(self._labels)
 
     def route(self, crossbar_input: np.ndarray, labels: np.ndarray):
-        """Events entering crossbar inputs ``crossbar_input`` (k,) with ``labels`` (k,) ->
-        ``(exc, inh, passed, matched)``: (k, 512) float32 weights per neuron in weight LSB (with
-        synapse mismatch), and (k,) bool whether any crossbar node passes the event and whether
-        any synapse in an enabled row carries its label. Vectorised over the events."""
-        enable, mask, target = self._xbar
-        inputs = np.asarray(crossbar_input, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.uint16)
-        passes = enable[inputs] & ((labels[:, None] & mask[inputs]) == target[inputs])  # (k, 8)
-        _, row_select, syn_label = chip.split_label(labels)
-        exc = np.zeros((labels.size, chip.N_NEURONS), np.float32)
-        inh = np.zeros_like(exc)
-        matched = np.zeros(labels.size, bool)
-        for out in range(chip.N_HEMISPHERES * chip.PADI_BUSES):
-            h, bus = divmod(out, chip.PADI_BUSES)
-            ev = np.flatnonzero(passes[:, out])  # events on this bus
-            driver = row_select[ev].astype(np.int64) * chip.PADI_BUSES + bus
-            columns = slice(h * _H, (h + 1) * _H)
-            for row in (2 * driver, 2 * driver + 1):
-                mode = self._modes[h, row]
-                hit = (self._labels[h, row] == syn_label[ev, None]) & (mode != chip.ROW_MODE_DISABLED)[:, None]
-                matched[ev] |= hit.any(axis=1)
-                weight = np.where(hit, self._weights[h, row], np.float32(0))
-                excitatory = (mode == chip.ROW_MODE_EXCITATORY)[:, None]
-                exc[ev, columns] += np.where(excitatory, weight, np.float32(0))
-                inh[ev, columns] += np.where(excitatory, np.float32(0), weight)
-        return exc, inh, passes.any(axis=1), matched
+        """Events entering crossbar inputs (k,) with labels (k,) -> (CSR, passed, matched): CSR
+        ``(ptr (k+1,), neuron (n,), w_exc (n,), w_inh (n,))`` of the neurons each event reaches with
+        their weights in weight LSB (synapse mismatch included), and per event whether a crossbar
+        node passes it and whether a synapse in an enabled row carries its label."""
+        inputs = np.ascontiguousarray(crossbar_input, dtype=np.int64)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        *csr, passed, matched = _route(
+            inputs, labels, *self._xbar, self._modes, *self._index, self._weights, self._factor
+        )
+        return tuple(csr), passed, matched
 
-    def host_weights(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct host event labels (k,) -> exc, inh weights (k, 512); ``ConfigError`` for an
-        event that no crossbar node passes or that reaches no synapse carrying its label."""
+    def host_rows(self, labels: np.ndarray) -> tuple:
+        """Distinct host event labels (k,) -> CSR of their weights; ``ConfigError`` for an event that
+        no crossbar node passes or that reaches no synapse carrying its label."""
         labels = np.asarray(labels, dtype=np.uint16)
-        channels = labels >> chip.LABEL_CHANNEL_SHIFT
-        exc, inh, passed, matched = self.route(chip.CROSSBAR_HOST_INPUT_OFFSET + channels.astype(np.int64), labels)
+        channels = (labels >> chip.LABEL_CHANNEL_SHIFT).astype(np.int64)
+        csr, passed, matched = self.route(chip.CROSSBAR_HOST_INPUT_OFFSET + channels, labels)
         if not passed.all():
             first = int(np.argmin(passed))
             label, channel = int(labels[first]), int(channels[first])
@@ -82,14 +152,20 @@ class Routing:
             first = int(np.argmin(matched))
             label, channel = int(labels[first]), int(channels[first])
             _, rs, syn = chip.split_label(label)
+            buses = np.flatnonzero(self._passes(chip.CROSSBAR_HOST_INPUT_OFFSET + channel, label)).tolist()
             raise ConfigError(
-                f"Stimulus event label {label:#06x} reaches PADI bus(es) {np.flatnonzero(self.outputs(chip.CROSSBAR_HOST_INPUT_OFFSET + channel, label)).tolist()} "
+                f"Stimulus event label {label:#06x} reaches PADI bus(es) {buses} "
                 f"but no synapse in an enabled row of driver row-select {int(rs)} carries synapse label {int(syn)}"
             )
-        return exc, inh
+        return csr
 
-    def neuron_weights(self, neuron_labels: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Source neurons (k,) with their output labels (512,) -> exc, inh weights (k, 512) onto every neuron."""
+    def neuron_rows(self, neuron_labels: np.ndarray, sources: np.ndarray) -> tuple:
+        """Source neurons (k,) with the output labels of all neurons (512,) -> CSR of their weights onto every neuron."""
         sources = np.asarray(sources, dtype=np.int64)
-        exc, inh, _, _ = self.route(sources // chip.NEURON_BLOCK_SIZE, neuron_labels[sources])
-        return exc, inh
+        csr, _, _ = self.route(sources // chip.NEURON_BLOCK_SIZE, neuron_labels[sources])
+        return csr
+
+    def _passes(self, crossbar_input: int, label: int) -> np.ndarray:
+        """(8,) bool: crossbar outputs (PADI buses ``h * 4 + b``) the event passes."""
+        enable, mask, target = self._xbar
+        return enable[crossbar_input] & ((np.uint16(label) & mask[crossbar_input]) == target[crossbar_input])

@@ -70,7 +70,7 @@ def test_result_provenance_and_figures(mock_calibration):
     assert result.chip_id == device.info().chip_id
     assert result.software_version == hil.__version__
     f = result.figures
-    assert f["device_runs"] > 0 and f["chip_time_s"] > 0 and f["bytes_sent"] == 0
+    assert f["device_runs"] > 0 and f["chip_time_s"] > 0 and f["bytes_sent"] > 0
     assert f["real_chip_estimate_s"] > f["chip_time_s"]
     assert len(result.id) == 16 and result.wall_time_s > 0
 

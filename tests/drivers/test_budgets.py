@@ -135,11 +135,6 @@ def test_a_message_larger_than_any_allowed_request_is_refused_while_it_arrives(s
     assert reply.code == wire.ErrorCode.PROTOCOL and f"exceed the message limit of {limit}" in reply.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the mock builds the MADC's whole time grid (issue 16 item 1); passes once the mock helper's bounded "
-    "MADC merges: then remove this mark",
-)
 @pytest.mark.timeout(120)
 def test_the_52_byte_request_of_issue_16_stays_within_the_budget():
     """HELLO, CONFIGURE with enable_readout, RUN of 1 trial of 2**32-1 ticks with 1 MADC sample of neuron 0."""

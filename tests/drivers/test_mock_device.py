@@ -7,7 +7,7 @@ import pytest
 
 import hil
 from drivers.mock import MockChip
-from hil import chip
+from hil import chip, wire
 
 from .conftest import quiet_config, route_host
 
@@ -139,9 +139,10 @@ def test_output_budget_drops_and_counts():
 
 def test_stimulus_beyond_device_limits_is_rejected():
     mock = MockChip()
-    mock._limits = hil.DeviceLimits(max_trials=2)
-    with pytest.raises(hil.ConfigError, match="max_trials"):
-        mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))] * 3, 100))
+    limit = mock.info().limits.max_trials
+    mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))] * limit, 10))
+    with pytest.raises(hil.ConfigError, match=f"{limit + 1}.*max_trials"):
+        mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))] * (limit + 1), 10))
 
 
 def test_realtime_pace_takes_the_chip_time():
@@ -159,3 +160,28 @@ def test_spike_counters_are_read_only_when_asked():
     assert mock.run(stim).spike_counts is None
     counts = mock.run(stim, hil.Recording(spike_counts=True)).spike_counts
     assert counts.shape == (1, chip.N_NEURONS)
+
+
+def test_health_counts_the_bytes_the_run_takes_on_the_wire():
+    mock = MockChip(seed=9)
+    stim = hil.Stimulus.from_trials([np.array([[10, 0x0041], [20, 0x0042]])] * 2 + [np.zeros((0, 2))], 2000)
+    rec = hil.Recording(madc_neuron=3, madc_samples=200, cadc_period_s=2e-6, spike_counts=True)
+    mock.configure(_routed(_tonic_config()))
+    m = mock.run(stim, rec)
+    assert m.spikes.size > 0
+    assert m.health.bytes_sent == wire.framed_size(wire.Run(stim, rec))
+    assert m.health.bytes_received == wire.framed_size(wire.RunReply(m))
+    spikes_only = mock.run(stim)
+    assert spikes_only.health.bytes_sent == wire.framed_size(wire.Run(stim, hil.Recording()))
+    assert spikes_only.health.bytes_received == wire.framed_size(wire.RunReply(spikes_only))
+    assert m.health.bytes_received - spikes_only.health.bytes_received > 2 * 3 * 200  # the MADC samples
+
+
+def _routed(cfg):
+    """Host labels 0x0041 and 0x0042 reach neuron 3 (hemisphere 0, driver 1)."""
+    route_host(cfg, 0, 0, 0)
+    cfg.row_modes[0, 8] = chip.ROW_MODE_EXCITATORY
+    cfg.synapse_labels[0, 8, 3] = 1
+    cfg.synapse_labels[0, 8, 4] = 2
+    cfg.synapse_weights[0, 8, 3:5] = 10
+    return cfg

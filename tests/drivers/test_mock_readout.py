@@ -40,8 +40,7 @@ def test_madc_sees_spikes_as_drops_to_reset():
     mock = _chip(noise=False)
     meas = mock.run(hil.Stimulus.from_trials([np.zeros((0, 2))], 3000), hil.Recording(madc_neuron=1, madc_samples=2000))
     p = mock.effective_parameters()
-    ro = mock._mismatch.readout
-    v = (meas.madc.samples[0] - ro.madc_offset) / (4 * ro.madc_gain)
+    v = (meas.madc.samples[0] - p["madc_offset"]) / (4 * p["madc_gain"])
     assert v.max() == pytest.approx(p["v_threshold"][1], abs=1.5)
     assert v.min() == pytest.approx(p["v_reset"][1], abs=1.0)
 

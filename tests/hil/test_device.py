@@ -72,7 +72,7 @@ LIMITS = hil.DeviceLimits(max_trials=4, max_events=10, max_madc_samples=100, max
         (hil.Stimulus.from_trials([[]] * 5, 100), hil.Recording(), "max_trials"),
         (hil.Stimulus.from_trials([[(i, 1) for i in range(11)]], 100), hil.Recording(), "max_events"),
         (hil.Stimulus.from_trials([[]] * 3, 100), hil.Recording(madc_neuron=1, madc_samples=34), "max_madc_samples"),
-        # ceil(duration / 213 ticks) readings per trial: 2 + 2 + 3 = 7 > 6
+        # ceil(duration / 213 ticks) readings per trial, the reply rectangular: 3 trials x 3 = 9 > 6
         (hil.Stimulus.from_trials([[]] * 3, [426, 300, 427]), hil.Recording(cadc_period_s=1.7e-6), "max_cadc_samples"),
     ],
 )

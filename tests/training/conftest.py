@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from training.eventprop import spike_state
-from training.lif import LIFParameters, spike_times
-from training.lif_forward import make_events
+from training.lif import replay_spike_times, spike_times
 
 
 def random_layer(seed: int, *, n_in=6, n_out=4, k=2, batch=3, t_in=20e-6, w_mean=1.5, w_std=2.0, dtype=torch.float64):
@@ -17,13 +15,6 @@ def random_layer(seed: int, *, n_in=6, n_out=4, k=2, batch=3, t_in=20e-6, w_mean
     return times, weights
 
 
-def min_drive(input_times, weights, params: LIFParameters, times, t_max) -> float:
-    """Smallest I - theta over the output spikes (large = no grazing crossing)."""
-    dyn = params.dynamics(weights.shape[1], weights.dtype)
-    state = spike_state(make_events(input_times, weights, t_max), times.detach(), dyn)
-    return float(torch.where(state.valid, state.drive / dyn.theta[:, None], torch.inf).min())
-
-
 def well_posed(input_times, weights, params, t_max, max_spikes, margin=0.05) -> bool:
     """No grazing crossing and no spike within 1% of t_max: finite differences are valid.
 
@@ -31,4 +22,5 @@ def well_posed(input_times, weights, params, t_max, max_spikes, margin=0.05) -> 
     """
     out = spike_times(input_times, weights, params, t_max=t_max, max_spikes=max_spikes)
     late = ((out.times > 0.99 * t_max) & torch.isfinite(out.times)).any()
-    return not bool(late) and min_drive(input_times, weights, params, out.times, t_max) > margin
+    replay = replay_spike_times(input_times, weights, params, out.times, t_max=t_max, drive_floor=margin)
+    return not bool(late) and int(replay.n_clamped) == 0  # every drive I - theta >= margin * theta

@@ -67,12 +67,17 @@ def test_single_layer_matches_finite_differences(ratio, v_reset, t_refrac, max_s
         torch.randn(out.times.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1e6
     )
     weighted_sum(out.times, coefficients).backward()
-    loss_w = lambda w: weighted_sum(
-        spike_times(input_times.detach(), w, params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
-    )  # noqa: E731
-    loss_t = lambda t: weighted_sum(
-        spike_times(t, weights.detach(), params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
-    )  # noqa: E731
+
+    def loss_w(w):
+        return weighted_sum(
+            spike_times(input_times.detach(), w, params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
+        )
+
+    def loss_t(t):
+        return weighted_sum(
+            spike_times(t, weights.detach(), params, t_max=T_MAX, max_spikes=max_spikes).times, coefficients
+        )
+
     with torch.no_grad():
         assert_close_to_fd(weights.grad, finite_differences(loss_w, weights.detach(), 1e-6))
         indices = torch.randperm(input_times.numel(), generator=torch.Generator().manual_seed(seed))[:12].tolist()

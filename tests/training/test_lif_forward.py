@@ -46,7 +46,7 @@ def grid_spike_times(input_times, weights, p: LIFParameters, t_max, dt):
         partial = np.where(lag > 0, u_reset * a_p + i * np.exp(-lag / p.tau_syn) * c_p, u * a + i * c)
         u_new = np.where(restart >= t1, u_reset, partial)
         cross = (u_new >= theta) & (u < theta)
-        for bi, j in zip(*np.nonzero(cross)):
+        for bi, j in zip(*np.nonzero(cross), strict=True):
             tc = t0 + dt * (theta - u[bi, j]) / (u_new[bi, j] - u[bi, j])
             spikes[bi][j].append(tc)
             restart[bi, j] = tc + p.t_refrac

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 import tracemalloc
 
 import numpy as np
@@ -69,13 +71,16 @@ def yinyang(bench):
         last["m"] = mock.run(stim)
 
     seconds = bench.time(run)
+    cpu = _cpu_seconds(run)
     out = placement.decode(last["m"])
     figures = {
         "batch": batch,
         "trial_s": 50e-6,
         "seconds": seconds,
         "trials_per_s": batch / seconds,
+        "cpu_us_per_trial": 1e6 * cpu / batch,
         "spikes_per_trial": last["m"].spikes.size / batch,
+        "spikes_sha256": spike_digest(last["m"]),
         "hidden_fired": float(np.isfinite(out["hidden0"]).mean()),
         "output_fired": float(np.isfinite(out["output"]).mean()),
     }
@@ -84,6 +89,41 @@ def yinyang(bench):
         figures["ideal_lif_seconds"] = ideal
         figures["mock_over_ideal_lif"] = seconds / ideal
     return figures
+
+
+def spike_digest(measurement) -> str:
+    """First 16 hex digits of the SHA-256 of the spike array (a fingerprint of the results)."""
+    return hashlib.sha256(measurement.spikes.tobytes()).hexdigest()[:16]
+
+
+def _cpu_seconds(fn) -> float:
+    """Process CPU time of one ``fn()`` (all threads): less sensitive to other jobs than wall time."""
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+@case("mock.overhead")
+def overhead(bench):
+    """What the mock costs a training step at batch 32: configure with new weights, then run."""
+    placement = hil.place(hil.Network.feedforward(5, [120], 3, duplication=5))
+    mock = MockChip(seed=7, noise=True)
+    times = np.random.default_rng(1).uniform(0, 10e-6, (32, 5))
+    stim = placement.encode(times, 50e-6)
+    configs = [yinyang_config(placement, seed)[1] for seed in range(8)]
+    state = {"k": 0}
+
+    def reconfigure():
+        mock.configure(configs[state["k"] % len(configs)])
+        state["k"] += 1
+
+    def step():
+        reconfigure()
+        mock.run(stim)
+
+    seconds = bench.time(step)
+    configure = bench.time(reconfigure, label="configure")
+    return {"batch": 32, "step_ms": 1e3 * seconds, "configure_ms": 1e3 * configure, "cpu_ms": 1e3 * _cpu_seconds(step)}
 
 
 def fullchip_setup(seed=0, rate_hz=20e3, duration_s=200e-6, batch=100):
@@ -130,6 +170,7 @@ def fullchip(bench):
         last["m"] = mock.run(stim)
 
     seconds = bench.time(run)
+    cpu = _cpu_seconds(run)
     tracemalloc.start()
     mock.run(stim)
     peak = tracemalloc.get_traced_memory()[1]
@@ -143,7 +184,9 @@ def fullchip(bench):
         "events_per_trial": stim.n_events / batch,
         "seconds": seconds,
         "trials_per_s": batch / seconds,
+        "cpu_ms_per_trial": 1e3 * cpu / batch,
         "spikes_per_trial": m.spikes.size / batch,
+        "spikes_sha256": spike_digest(m),
         "neurons_fired": np.unique(m.spikes["trial"].astype(np.int64) * chip.N_NEURONS + m.spikes["neuron"]).size
         / (batch * chip.N_NEURONS),
         "events_dropped_input": m.health.events_dropped_input,

@@ -1,0 +1,68 @@
+"""``ChipState``: everything one run of the mock chip reads, as one explicit value.
+
+The chip builds a new state on every ``configure`` (recomputing only what the changed blocks
+affect) and hands it to ``experiment.execute``; nothing else of the chip is read by a run.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from hil.config import BlockKey, ChipConfig
+from hil.device import DeviceLimits
+
+from .physics import Mismatch, NeuronParameters
+from .routing import Routing
+from .wiring import Wiring
+
+_ROUTING_BLOCKS = {"crossbar", "row_modes", "synapse_row"}
+_NOT_ANALOG = {"enable_spike_out", "neuron_label", "enable_readout"}  # fields the neuron parameters ignore
+
+
+@attrs.frozen(eq=False)
+class ChipState:
+    """The configuration of a chip instance and what follows from it.
+
+    config:   the configuration (owned by this state; never changed)
+    params:   effective per-neuron parameters (the hidden truth)
+    routing:  effective connectivity
+    mismatch: the chip instance's fixed pattern (noise model, readout model, synapse factors)
+    limits:   what a run may ask
+    noise:    temporal noise on
+    """
+
+    config: ChipConfig
+    params: NeuronParameters
+    routing: Routing
+    mismatch: Mismatch
+    limits: DeviceLimits
+    noise: bool
+    _wiring: dict = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def power_on(cls, mismatch: Mismatch, limits: DeviceLimits, noise: bool) -> ChipState:
+        config = ChipConfig()
+        return cls(config, NeuronParameters.of(mismatch, config), Routing(config, mismatch.synapse), mismatch, limits, noise)  # fmt: skip
+
+    def with_config(self, config: ChipConfig, changed: list[BlockKey]) -> ChipState:
+        """The state after writing ``config`` (owned by the new state), which differs in blocks ``changed``."""
+        kinds = {k.kind for k in changed}
+        fields = {k.name for k in changed if k.kind == "field"}
+        params = NeuronParameters.of(self.mismatch, config) if fields - _NOT_ANALOG else self.params
+        routing = Routing(config, self.mismatch.synapse, self.routing) if kinds & _ROUTING_BLOCKS else self.routing
+        return ChipState(config, params, routing, self.mismatch, self.limits, self.noise)
+
+    @property
+    def noise_margin(self) -> float:
+        """How far below threshold a resting neuron must sit to be sure not to fire by itself (LSB)."""
+        nm = self.mismatch.noise
+        return 6 * (nm.membrane_rms + nm.threshold_rms) if self.noise else 0.0
+
+    def wiring(self, labels: np.ndarray, madc_neuron: int | None, cadc: bool) -> Wiring:
+        """The wiring of a run with these distinct host labels and recorded neurons (the last one is kept)."""
+        key = (labels.tobytes(), madc_neuron, cadc)
+        if key not in self._wiring:
+            self._wiring.clear()
+            self._wiring[key] = Wiring.build(self, labels, madc_neuron, cadc)
+        return self._wiring[key]
