@@ -196,7 +196,7 @@ def _duplication(graph, succ: dict, key: str, size: int) -> tuple[int, str | Non
     if weight.shape[1] != size or d < 1 or not np.array_equal(weight, copy_matrix(size, d)):
         raise ConfigError(
             f"NIR node {nxt[0]!r} ({_kind(node)}) between {key!r} and {succ[nxt[0]][0]!r}: weight of shape "
-            f"{weight.shape}; allowed there: only input duplication, (d * {size}, {size}) with row r = unit vector r // d"
+            f"{weight.shape}; allowed there: only input duplication, (d * {size}, {size}), row r = unit vector r // d"
         )
     return d, nxt[0]
 
