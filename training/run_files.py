@@ -104,14 +104,16 @@ def _rounding_scales(net) -> dict[str, float]:
     return {name: hil.chip.WEIGHT_MAX / limit for name, limit in net.weight_limits().items() if math.isfinite(limit)}
 
 
-def write_nir(run_dir) -> str | None:
-    """Write ``network.nir`` into a finished run directory; its path, or None (logged) without the ``nir`` extra."""
+def write_nir(run_dir) -> dict:
+    """Write ``network.nir`` into a finished run directory: ``{"nir": path}``, or ``{"nir": None,
+    "nir_skipped": reason}`` (logged) without the ``nir`` extra or for a network NIR cannot hold."""
     try:
         from .nir.runs import write_run
-    except ImportError as exc:
+
+        return {"nir": str(write_run(run_dir))}
+    except (ImportError, ConfigError) as exc:
         log.warning("no network.nir written", reason=str(exc))
-        return None
-    return str(write_run(run_dir))
+        return {"nir": None, "nir_skipped": str(exc)}
 
 
 def load_weights(network, weights: dict[str, np.ndarray], *, clip: bool = False) -> None:

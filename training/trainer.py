@@ -308,7 +308,7 @@ class Trainer:
                 files = run_files.write_network(
                     self.out, backend, self.config, run_files.spikes_per_input(self.train_data, self.test_data)
                 )
-                report["network_files"] = {**files, "nir": run_files.write_nir(self.out)}
+                report["network_files"] = {**files, **run_files.write_nir(self.out)}
                 report["plots"] = write_plots(self.out, loop, state.history, final["output_times"])
             write_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
         return report

@@ -200,3 +200,21 @@ def test_graphs_the_chip_cannot_meet_are_refused_naming_the_parameter(tmp_path):
         evaluate_graph(big, "mock://?seed=5&noise=off")
     clipped = evaluate_graph(big, "mock://?seed=5&noise=off", clip_weights=True)
     assert clipped["clipped_weights"] == {"hidden0": 20, "output": 0}
+
+
+def test_a_run_whose_network_nir_cannot_hold_says_why_in_its_report(tmp_path):
+    data = (torch.full((10, 3), 5e-6), torch.arange(10) % 2)
+    config = TrainerConfig(  # 1 ms trials of 1 us neurons: no finite self-inhibition silences them for so long
+        dataset="custom",
+        device="software",
+        duplication=1,
+        n_hidden=4,
+        epochs=1,
+        tau_mem=1e-6,
+        tau_syn=5e-7,
+        duration_s=1e-3,
+    )
+    report = Trainer(config, tmp_path, data=(data, data), progress=False).run()
+    files = report["network_files"]
+    assert files["nir"] is None and "needs a self-inhibition" in files["nir_skipped"]
+    assert not (tmp_path / "network.nir").exists() and (tmp_path / "network.json").exists()
