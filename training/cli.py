@@ -273,6 +273,8 @@ def _evaluate(argv) -> int:
     p = _evaluate_parser()
     args = p.parse_args(argv)
     hil.logging.configure(json=args.log_json, level=hil.cli.log_level(args))
+    if not args.run.exists():
+        raise hil.errors.ConfigError(f"{args.run}: no such run directory or NIR file")
     if args.run.is_dir():
         if args.data or args.clip_weights:
             p.error("--data and --clip-weights are for NIR graphs; a run directory is evaluated on its own data set")
