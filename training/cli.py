@@ -233,25 +233,62 @@ def train_main(argv=None) -> int:
     return hil.cli.run("train", _train, argv)
 
 
-def _evaluate(argv) -> int:
+EVALUATE_EXAMPLES = """\
+    tools/evaluate runs/yinyang                                  # the run's test split on the run's device
+    tools/evaluate runs/yinyang --device mock://?seed=7          # another chip: recalibrated (or --on-mismatch refuse)
+    tools/evaluate runs/yinyang/network.nir --device mock:// --data yinyang    # deploy a NIR graph
+"""
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate",
-        description="Evaluate a finished training run's network on a device "
-        "(or in software) on the test split of its data set.",
+        description="Evaluate a finished training run's network, or a NIR graph, on a device (or in software) "
+        "on the test split of a data set.",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", type=pathlib.Path, help="run directory of tools/train (network.json, network.npz)")
-    p.add_argument("--device", help="device URL or 'software' (default: the run's device)")
+    p.add_argument(
+        "run", type=pathlib.Path, help="run directory of tools/train (network.json, network.npz) or a NIR file (.nir)"
+    )
+    p.add_argument("--device", help="device URL or 'software' (default: the run's device; for a graph: software)")
     p.add_argument(
         "--on-mismatch",
         choices=ON_MISMATCH,
         default="recalibrate",
-        help="when the chip's calibration is not the run's: use the chip's own calibration to the run's "
-        "target (recalibrate, the default) or stop (refuse)",
+        help="run directories: when the chip's calibration is not the run's: use the chip's own calibration to the "
+        "run's target (recalibrate, the default) or stop (refuse)",
+    )
+    p.add_argument("--data", choices=("yinyang", "digits"), help="NIR graphs: the data set (default: yinyang)")
+    p.add_argument(
+        "--clip-weights",
+        action="store_true",
+        help="NIR graphs: clip weights beyond the chip's 6 bits (counted in the output) instead of refusing",
     )
     hil.cli.add_common_arguments(p)
+    return p
+
+
+def _evaluate(argv) -> int:
+    p = _evaluate_parser()
     args = p.parse_args(argv)
     hil.logging.configure(json=args.log_json, level=hil.cli.log_level(args))
-    result = evaluate_run(args.run, args.device, on_mismatch=args.on_mismatch, progress=not args.quiet)
+    if not args.run.exists():
+        raise hil.errors.ConfigError(f"{args.run}: no such run directory or NIR file")
+    if args.run.is_dir():
+        if args.data or args.clip_weights:
+            p.error("--data and --clip-weights are for NIR graphs; a run directory is evaluated on its own data set")
+        result = evaluate_run(args.run, args.device, on_mismatch=args.on_mismatch, progress=not args.quiet)
+    else:
+        from .nir.deploy import evaluate_graph
+
+        result = evaluate_graph(
+            args.run,
+            args.device or "software",
+            data=args.data or "yinyang",
+            clip_weights=args.clip_weights,
+            progress=not args.quiet,
+        )
     print(result["calibration_note"])
     print(json.dumps(result))
     return hil.cli.EXIT_OK

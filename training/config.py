@@ -157,6 +157,9 @@ class TrainerConfig:
         2, _nonneg_int, "batches per epoch whose device gradient is compared with the ideal model's"
     )
     dtype: str = _field("float32", _one_of("float32", "float64"), "torch dtype of weights and times")
+    init_from: str | None = _field(
+        None, _opt_str, "NIR graph (.nir, e.g. a run's network.nir) whose weights start the run; its shape must match"
+    )
 
     def __attrs_post_init__(self):
         n_layers = len(self.hidden_sizes) + 1

@@ -19,7 +19,7 @@ from .backends import open_backend
 from .distributed import Group
 from .epoch import Loop, evaluate
 from .network import hil_network
-from .run_files import load_run
+from .run_files import load_run, load_weights
 
 ON_MISMATCH = ("recalibrate", "refuse")
 
@@ -41,26 +41,43 @@ def evaluate_run(
         run.config if device is None else run.config.__class__.from_dict({**run.config.to_dict(), "device": device})
     )
     test = _test_data(config, data, run.layers[-1].layer.size)
-    test.check_fits(run.n_inputs, run.layers[-1].layer.size, config.duration_s, "data")
-    chain = [t.layer for t in run.layers]
-    network = hil_network(run.n_inputs, run.duplication, chain)
-    placement = None if config.software else hil.place(network)
-    if loss is None:
-        loss = losses.loss_from_config(config)
+    result = evaluate_weights(
+        config,
+        [t.layer for t in run.layers],
+        run.n_inputs,
+        run.weights(),
+        test,
+        loss=loss,
+        prepare=lambda backend: _calibration_note(run, backend, on_mismatch),
+        progress=progress,
+    )
+    return {**result, "run_calibration_id": run.calibration_id}
+
+
+def evaluate_weights(config, chain, n_inputs: int, weights: dict, test, *, loss=None, prepare=None, progress=False):
+    """Evaluate model-unit ``weights`` (layer -> (n_in, n_out)) of ``chain`` on ``test`` (``SpikeData``) on
+    ``config.device``, which is placed and calibrated to ``config``'s neuron model.
+
+    prepare: called with the open ``Backend`` before the weights are loaded; returns the
+    ``calibration_note`` (and may refuse by raising). Returns test_accuracy, test_loss,
+    silent_trials, samples, chip_id, calibration_id, calibration (where it came from), calibration_note.
+    """
+    test.check_fits(n_inputs, chain[-1].size, config.duration_s, "data")
+    placement = None if config.software else hil.place(hil_network(n_inputs, config.duplication, chain))
+    loss = losses.loss_from_config(config) if loss is None else loss
+    generator = torch.Generator().manual_seed(0)
     with open_backend(
         config,
         chain,
-        run.n_inputs,
+        n_inputs,
         placement,
         url=config.device,
         calibration_file=None,
-        generator=torch.Generator().manual_seed(0),
+        generator=generator,
         progress=progress,
     ) as backend:
-        note = _calibration_note(run, backend, on_mismatch)
-        with torch.no_grad():
-            for name, w in run.weights().items():
-                backend.network.weights[name].copy_(torch.from_numpy(w))
+        note = prepare(backend) if prepare is not None else ""
+        load_weights(backend.network, weights)
         loop = Loop(
             config, Group.single(), backend.network, None, None, loss, losses.prediction_rule(loss), test, test, 1
         )
@@ -72,7 +89,6 @@ def evaluate_run(
         "chip_id": backend.chip_id,
         "calibration_id": backend.calibration_id,
         "calibration": backend.calibration_source,
-        "run_calibration_id": run.calibration_id,
         "calibration_note": note,
     }
 

@@ -11,10 +11,12 @@ from the weights the test accuracy is for (the moving average):
 - ``hardware/<layer>``: (n_in, n_out) int8 signed 6-bit chip weights (device runs only);
 - ``lif/<layer>/<field>``: (n_out,) per-neuron ``LIFParameters`` in model units (tau_mem,
   tau_syn, v_th, v_leak, v_reset, t_refrac; seconds and threshold distances);
-- the input population (size, duplication, input latency), the trial duration, chip id,
-  calibration id and the weight-quantisation rule.
+- the input population (size, duplication, input latency, spikes per input neuron at most),
+  the trial duration, chip id, calibration id, the weight-quantisation rule and each layer's
+  rounding scale (hardware LSB per model weight unit; device runs only).
 
-``load_run(run_dir)`` returns a ``FinishedRun`` with the config and these arrays.
+``load_run(run_dir)`` returns a ``FinishedRun`` with the config and these arrays;
+``write_nir(run_dir)`` adds ``network.nir``, the network as a NIR graph (``training.nir.runs``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import pathlib
 
 import attrs
 import numpy as np
 import torch
 
+import hil
 from hil.errors import ConfigError
 from hil.files import write_atomic
 
@@ -37,10 +41,16 @@ from .network import Layer
 
 NETWORK_SCHEMA = 1
 LIF_FIELDS = ("tau_mem", "tau_syn", "v_th", "v_leak", "v_reset", "t_refrac")
+NIR_FILE = "network.nir"
+
+log = hil.logging.get_logger(__name__)
 
 
-def write_network(out_dir, backend, config: TrainerConfig) -> dict[str, str]:
-    """Write ``network.json``/``network.npz`` for the backend's network as it is now; returns name -> path."""
+def write_network(out_dir, backend, config: TrainerConfig, input_max_spikes: int = 1) -> dict[str, str]:
+    """Write ``network.json``/``network.npz`` for the backend's network as it is now; returns name -> path.
+
+    input_max_spikes: spikes per input neuron and trial at most in the run's data (k of (N, n_in, k)).
+    """
     out = pathlib.Path(out_dir)
     net = backend.network
     arrays = {}
@@ -62,12 +72,19 @@ def write_network(out_dir, backend, config: TrainerConfig) -> dict[str, str]:
         "schema": NETWORK_SCHEMA,
         "kind": "bss2-hil network",
         "layers": [{"name": layer.name, "size": layer.size, "max_spikes": layer.max_spikes} for layer in net.chain],
-        "input": {"size": net.n_inputs, "duplication": net.duplication, "latency_s": net.input_latency_s},
+        "input": {
+            "size": net.n_inputs,
+            "duplication": net.duplication,
+            "latency_s": net.input_latency_s,
+            "max_spikes": int(input_max_spikes),
+        },
         "duration_s": net.duration_s,
         "backend": "software" if backend.device is None else "device",
         "chip_id": backend.chip_id,
         "calibration_id": backend.calibration_id,
         "quantisation": None if backend.device is None else "hil.quantize: clip(round(w * scale), -63, 63) per layer",
+        "weight_bits": None if backend.device is None else hil.chip.WEIGHT_BITS,
+        "weight_scale": None if backend.device is None else _rounding_scales(net),
         "arrays": "network.npz",
         "arrays_sha256": hashlib.sha256(data).hexdigest(),
         "config": config.to_dict(),
@@ -75,6 +92,53 @@ def write_network(out_dir, backend, config: TrainerConfig) -> dict[str, str]:
     write_atomic(out / "network.npz", data)
     write_atomic(out / "network.json", json.dumps(meta, indent=2) + "\n")
     return {"json": str(out / "network.json"), "arrays": str(out / "network.npz")}
+
+
+def spikes_per_input(*data) -> int:
+    """Spikes per input neuron and trial at most in these ``SpikeData``: k of inputs (N, n_in, k), else 1."""
+    return max(d.inputs.shape[2] if d.inputs.dim() == 3 else 1 for d in data)
+
+
+def _rounding_scales(net) -> dict[str, float]:
+    """Layer -> the scale ``hil.quantize`` rounds with (hardware LSB per model weight unit)."""
+    return {name: hil.chip.WEIGHT_MAX / limit for name, limit in net.weight_limits().items() if math.isfinite(limit)}
+
+
+def write_nir(run_dir) -> dict:
+    """Write ``network.nir`` into a finished run directory: ``{"nir": path}``, or ``{"nir": None,
+    "nir_skipped": reason}`` (logged) without the ``nir`` extra or for a network NIR cannot hold."""
+    try:
+        from .nir.runs import write_run
+
+        return {"nir": str(write_run(run_dir))}
+    except (ImportError, ConfigError) as exc:
+        log.warning("no network.nir written", reason=str(exc))
+        return {"nir": None, "nir_skipped": str(exc)}
+
+
+def load_weights(network, weights: dict[str, np.ndarray], *, clip: bool = False) -> None:
+    """Copy layer -> (n_in, n_out) model-unit weights into ``network``; ``clip``: then to the backend's limits
+    (logged when that changes any weight)."""
+    with torch.no_grad():
+        for name, w in weights.items():
+            network.weights[name].copy_(torch.from_numpy(np.asarray(w)))
+        if clip:
+            before = {name: w.clone() for name, w in network.weights.items()}
+            network.clip_weights()
+            changed = {name: int((before[name] != w).sum()) for name, w in network.weights.items()}
+            if any(changed.values()):
+                log.warning("starting weights clipped to what the chip holds", weights_per_layer=changed)
+
+
+def weights_from_nir(config: TrainerConfig, n_inputs: int, n_outputs: int) -> dict[str, np.ndarray] | None:
+    """Layer -> starting weights from ``config.init_from`` (None if unset); ConfigError on any mismatch."""
+    if config.init_from is None:
+        return None
+    try:
+        from .nir.deploy import initial_weights
+    except ImportError as exc:
+        raise ConfigError(f"TrainerConfig.init_from = {config.init_from!r} needs NIR: {exc}") from None
+    return initial_weights(config, n_inputs, n_outputs)
 
 
 @attrs.frozen(eq=False)
@@ -90,7 +154,8 @@ class TrainedLayer:
 
 @attrs.frozen(eq=False)
 class FinishedRun:
-    """A run directory read back: its config, layers, input population, chip and calibration."""
+    """A run directory read back: its config, layers, input population, chip, calibration and
+    the weight quantisation (bits and per-layer rounding scale; None in software)."""
 
     path: pathlib.Path
     config: TrainerConfig
@@ -101,6 +166,9 @@ class FinishedRun:
     duration_s: float
     chip_id: str | None
     calibration_id: str | None
+    input_max_spikes: int = 1
+    weight_bits: int | None = None
+    weight_scale: dict | None = None
 
     def weights(self) -> dict[str, np.ndarray]:
         """Layer -> model-unit weights (what to load into a new network of the same shape)."""
@@ -151,4 +219,7 @@ def load_run(run_dir) -> FinishedRun:
         meta["duration_s"],
         meta["chip_id"],
         meta["calibration_id"],
+        source.get("max_spikes", 1),
+        meta.get("weight_bits"),
+        meta.get("weight_scale"),
     )

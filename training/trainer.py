@@ -4,7 +4,8 @@
 (data shapes, the loss, placement, a checkpoint to resume), open the backend (device +
 calibration, or software), then per epoch: train (``training.epoch``), evaluate the moving
 average of the weights, write ``metrics.jsonl`` and an atomic checkpoint. At the end:
-``report.json``, the network files (``training.run_files``) and plots.
+``report.json``, the network files (``training.run_files``: ``network.json``/``.npz`` and the
+NIR graph ``network.nir``) and plots.
 
 Data-parallel (``group`` of several ranks, see ``training.distributed``): every rank opens
 its own device, calibrates it and trains on its strided share of every global batch;
@@ -74,6 +75,7 @@ class Trainer:
         self.network = hil_network(n_in, config.duplication, self.chain)
         self.placement = None if config.software else self._place()
         self.loss = self._loss(loss)
+        self.init_weights = run_files.weights_from_nir(config, n_in, self.n_outputs)
         self.predict = losses.prediction_rule(self.loss)
         world = self.group.world
         self.global_batch = config.batch_size * (world if config.batch_scope == "per_rank" else 1)
@@ -168,6 +170,8 @@ class Trainer:
             progress=self.progress,
         ) as backend:
             self._announce(backend)
+            if self.init_weights is not None:  # before _setup: the weight average starts from them
+                run_files.load_weights(backend.network, self.init_weights, clip=True)
             state, loop = self._setup(backend, generator)
             if saved is not None:
                 self._resume(state, saved, backend)
@@ -301,7 +305,10 @@ class Trainer:
             from .plots import write_plots
 
             with state.average.applied():  # the weights the test accuracy is for
-                report["network_files"] = run_files.write_network(self.out, backend, self.config)
+                files = run_files.write_network(
+                    self.out, backend, self.config, run_files.spikes_per_input(self.train_data, self.test_data)
+                )
+                report["network_files"] = {**files, **run_files.write_nir(self.out)}
                 report["plots"] = write_plots(self.out, loop, state.history, final["output_times"])
             write_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
         return report

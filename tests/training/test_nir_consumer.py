@@ -36,9 +36,10 @@ def threads(n: int):
         torch.set_num_threads(before)
 
 
-def first_spike(times: torch.Tensor) -> torch.Tensor:
+def first_spike(times: torch.Tensor, t_max: float = T_MAX) -> torch.Tensor:
+    """First spike (batch, n) of times (batch, n[, k]); t_max for none (so silent neurons tie last)."""
     first = times[..., 0] if times.dim() == 3 else times
-    return torch.where(first < T_MAX, first, torch.full_like(first, T_MAX))
+    return torch.where(first < t_max, first, torch.full_like(first, t_max))
 
 
 def train_yinyang(seed: int = 0, epochs: int = 3) -> list[np.ndarray]:
@@ -92,14 +93,15 @@ def for_snntorch(graph: nir.NIRGraph, grid: float) -> nir.NIRGraph:
     return graph
 
 
-def simulate(graph: nir.NIRGraph, inputs: torch.Tensor, grid: float) -> torch.Tensor:
-    """First output spike times (batch, n_out) in seconds (inf: none) from snnTorch, inputs (batch, n_in)."""
+def simulate(graph: nir.NIRGraph, inputs: torch.Tensor, grid: float, t_max: float = T_MAX) -> torch.Tensor:
+    """First output spike times (batch, n_out) in seconds (inf: none) from snnTorch, inputs (batch, n_in),
+    over a trial of ``t_max`` seconds."""
     module = import_from_nir(for_snntorch(graph, grid))
     steps = torch.round(inputs / grid).long()
     first = None
     state = None
     with torch.no_grad(), threads(1):
-        for step in range(int(round(T_MAX / grid))):
+        for step in range(int(round(t_max / grid))):
             out, state = module((steps == step).float(), state)
             if first is None:
                 first = torch.full(out.shape, torch.inf, dtype=torch.float64)

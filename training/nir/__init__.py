@@ -7,6 +7,10 @@ self-inhibition loop that silences each neuron after its first spike for the res
 trial, so consumers without a spike limit reproduce the model; see docs/nir.md for the
 mapping, the event convention and the exactness condition.
 
+``training.nir.runs`` turns a finished training run into a graph (``network.nir``);
+``training.nir.deploy`` turns a graph into a trainer network, to start a run from
+(``TrainerConfig.init_from``) or to evaluate on a chip (``evaluate_graph``).
+
 Needs the optional extra ``nir`` (``pip install 'bss2-hil[nir]'``).
 """
 

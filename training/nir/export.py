@@ -11,6 +11,7 @@ import numpy as np
 from hil.errors import ConfigError
 
 from .network import (
+    COPIES,
     CURRENT_JUMP,
     EVENT_CONVENTIONS,
     FORMAT,
@@ -19,6 +20,7 @@ from .network import (
     Layer,
     check_metadata,
     check_positive_time,
+    copy_matrix,
 )
 from .silencing import MAX_WEIGHT, silencing_weights
 
@@ -28,13 +30,19 @@ SAFETY = 2.0
 """The self-inhibition written is this factor above the exactness bound (float32 consumers round)."""
 
 
-def _check_chain(layers: Sequence[Layer], input_size: int) -> list[Layer]:
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-        raise ConfigError(f"input_size = {input_size!r}; allowed: an integer >= 1")
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} = {value!r}; allowed: an integer >= 1")
+    return value
+
+
+def _check_chain(layers: Sequence[Layer], input_size: int, duplication: int) -> list[Layer]:
+    _positive_int("input_size", input_size)
+    _positive_int("input_duplication", duplication)
     layers = list(layers)
     if not layers:
         raise ConfigError("layers is empty; allowed: one or more Layer")
-    size, names = input_size, set()
+    size, names = input_size * duplication, set()
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
             raise ConfigError(f"layers[{i}] is a {type(layer).__name__}; allowed: training.nir.Layer")
@@ -103,13 +111,19 @@ def export_network(
     metadata: Mapping,
     t_max: float,
     input_max_spikes: int = 1,
+    input_duplication: int = 1,
 ) -> nir.NIRGraph:
     """A NIR graph of a trained feed-forward network.
 
     layers: the chain from the input to the output; input_size: input neurons; metadata: put in
     the graph's metadata (e.g. chip_id, calibration_id, weight_scale, weight_bits; values str,
     numbers, numeric arrays or mappings of these); t_max: the trial length in seconds the
-    behaviour is preserved for; input_max_spikes: spikes per input neuron and trial at most.
+    behaviour is preserved for; input_max_spikes: spikes per input neuron and trial at most;
+    input_duplication: d, every input sent d times with its own weights (the first layer's
+    weights are then (input_size * d, n_out), copies of input i in rows i*d .. i*d + d - 1).
+
+    With d > 1 the Input feeds ``input.copies`` (Linear, (input_size * d, input_size), one 1 per
+    row) before the first layer's weights, so consumers feed the data's inputs as they are.
 
     Per layer: ``<name>.weights`` (Linear, weight (n_out, n_in)) -> ``<name>`` (CubaLIF, r = 1,
     w_in = 1, current-jump events; t_refrac, max_spikes in its metadata). Layers with
@@ -118,14 +132,17 @@ def export_network(
     spike (``training.nir.silencing``). The identity node makes the loop three edges long: the
     snnTorch 1.0 importer rewrites two-edge loops into subgraphs that nirtorch 2.6 cannot wire.
     """
-    layers = _check_chain(layers, input_size)
+    layers = _check_chain(layers, input_size, input_duplication)
     t_max = check_positive_time("t_max", t_max)
-    if isinstance(input_max_spikes, bool) or not isinstance(input_max_spikes, int) or input_max_spikes < 1:
-        raise ConfigError(f"input_max_spikes = {input_max_spikes!r}; allowed: an integer >= 1")
+    _positive_int("input_max_spikes", input_max_spikes)
     graph_meta = _graph_metadata(metadata, t_max, input_max_spikes)
     nodes = {"input": nir.Input(input_type=np.array([input_size]))}
     edges = []
     previous, pre_spikes = "input", input_max_spikes
+    if input_duplication > 1:
+        nodes[COPIES] = nir.Linear(weight=copy_matrix(input_size, input_duplication))
+        edges.append(("input", COPIES))
+        previous = COPIES
     for layer in layers:
         neurons = layer.neuron_arrays()
         name = layer.name

@@ -9,11 +9,14 @@ import torch
 from hil.errors import ConfigError
 from training.lif import LIFParameters
 
-from .network import DIRAC, EVENT_CONVENTIONS, ImportedNetwork, Layer, check_positive_time, plain
+from .network import DIRAC, EVENT_CONVENTIONS, ImportedNetwork, Layer, check_positive_time, copy_matrix, plain
 from .silencing import silencing_weights
 
 SUPPORTED = (nir.Input, nir.Output, nir.Linear, nir.Affine, nir.CubaLIF)
-CHAIN = "Input -> Linear|Affine -> CubaLIF -> ... -> Output (CubaLIF optionally with a self-inhibition loop)"
+CHAIN = (
+    "Input [-> Linear copies] -> Linear|Affine -> CubaLIF -> ... -> Output "
+    "(CubaLIF optionally with a self-inhibition loop)"
+)
 CELL_FIELDS = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")
 
 
@@ -179,8 +182,27 @@ def _input_size(key: str, node: nir.Input) -> int:
     return int(shape[0])
 
 
-def _walk(graph, meta, *, convention, default) -> tuple[int, list[Layer], set]:
-    """Follow the chain from the Input node; returns (input_size, layers, visited node keys)."""
+def _duplication(graph, succ: dict, key: str, size: int) -> tuple[int, str | None]:
+    """(d, key of the copy node) if the Input feeds a Linear that copies every input d times into
+    the first layer's weights; (1, None) if the Input feeds the weights directly."""
+    nxt = succ[key]
+    if len(nxt) != 1 or len(succ[nxt[0]]) != 1:
+        return 1, None
+    node, after = graph.nodes[nxt[0]], graph.nodes[succ[nxt[0]][0]]
+    if not (isinstance(node, (nir.Linear, nir.Affine)) and isinstance(after, (nir.Linear, nir.Affine))):
+        return 1, None
+    weight = _matrix(nxt[0], node)
+    d = weight.shape[0] // size
+    if weight.shape[1] != size or d < 1 or not np.array_equal(weight, copy_matrix(size, d)):
+        raise ConfigError(
+            f"NIR node {nxt[0]!r} ({_kind(node)}) between {key!r} and {succ[nxt[0]][0]!r}: weight of shape "
+            f"{weight.shape}; allowed there: only input duplication, (d * {size}, {size}), row r = unit vector r // d"
+        )
+    return d, nxt[0]
+
+
+def _walk(graph, meta, *, convention, default) -> tuple[int, int, list[Layer], set]:
+    """Follow the chain from the Input node; returns (input_size, duplication, layers, visited node keys)."""
     succ, pred = _adjacency(graph)
     t_max = meta.get("t_max")
     t_max = None if t_max is None else check_positive_time("metadata['t_max']", t_max)
@@ -188,14 +210,20 @@ def _walk(graph, meta, *, convention, default) -> tuple[int, list[Layer], set]:
     if isinstance(pre_spikes, bool) or not isinstance(pre_spikes, int) or pre_spikes < 1:
         raise ConfigError(f"graph metadata['input_max_spikes'] = {pre_spikes!r}; allowed: an integer >= 1")
     current = _endpoint(graph, nir.Input)
-    input_size = size = _input_size(current, graph.nodes[current])
-    layers, seen, forward = [], {current}, succ[current]
+    input_size = _input_size(current, graph.nodes[current])
+    duplication, copies = _duplication(graph, succ, current, input_size)
+    size = input_size * duplication
+    layers, seen = [], {current}
+    if copies is not None:
+        seen.add(copies)
+        current = copies
+    forward = succ[current]
     while True:
         if len(forward) != 1:
             raise ConfigError(f"NIR node {current!r} feeds {forward}; allowed: one successor ({CHAIN})")
         w_key = forward[0]
         if isinstance(graph.nodes[w_key], nir.Output) and layers:
-            return input_size, layers, seen | {w_key}
+            return input_size, duplication, layers, seen | {w_key}
         cells = succ[w_key]
         if not isinstance(graph.nodes[w_key], (nir.Linear, nir.Affine)) or len(cells) != 1 or pred[w_key] != [current]:
             raise ConfigError(f"NIR node {w_key!r} ({_kind(graph.nodes[w_key])}) after {current!r}; allowed: {CHAIN}")
@@ -231,11 +259,15 @@ def import_network(
             raise ConfigError(f"NIR node {key!r} has type {_kind(node)}; supported: {[t.__name__ for t in SUPPORTED]}")
     meta = plain(graph.metadata if isinstance(graph.metadata, dict) else {})
     convention = _convention(meta, event_convention)
-    input_size, layers, seen = _walk(graph, meta, convention=convention, default=max_spikes)
+    input_size, duplication, layers, seen = _walk(graph, meta, convention=convention, default=max_spikes)
     extra = sorted(set(graph.nodes) - seen)
     if extra:
         raise ConfigError(f"NIR nodes {extra} are not on the chain; allowed: {CHAIN}")
     t_max = meta.get("t_max")
     return ImportedNetwork(
-        layers=layers, input_size=input_size, t_max=None if t_max is None else float(t_max), metadata=meta
+        layers=layers,
+        input_size=input_size,
+        t_max=None if t_max is None else float(t_max),
+        metadata=meta,
+        duplication=duplication,
     )

@@ -35,6 +35,9 @@ RESERVED_KEYS = (
 )
 """Graph metadata keys the export writes itself (a caller's metadata may not set them)."""
 
+COPIES = "input.copies"
+"""Key of the Linear node that sends every input to its d copies (input duplication d > 1)."""
+
 NEURON_FIELDS = ("tau_mem", "tau_syn", "v_th", "v_leak", "v_reset", "t_refrac")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,13 +106,20 @@ class ImportedNetwork:
 
     layers: the chain from the input to the output; input_size: neurons of the Input node;
     t_max: trial length in seconds the graph was made for (None if it does not say);
-    metadata: the graph's metadata as plain Python values (numpy arrays stay arrays).
+    metadata: the graph's metadata as plain Python values (numpy arrays stay arrays);
+    duplication: d, every input feeds d rows of the first layer's weights (``input.copies``).
     """
 
     layers: list[Layer]
     input_size: int
     t_max: float | None
     metadata: dict
+    duplication: int = 1
+
+
+def copy_matrix(n: int, d: int) -> np.ndarray:
+    """(n * d, n) 0/1: row r copies input r // d (``torch.repeat_interleave`` of the inputs)."""
+    return np.repeat(np.eye(n), d, axis=0)
 
 
 def check_positive_time(name: str, value) -> float:
