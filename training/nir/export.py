@@ -104,6 +104,16 @@ def _cell(layer: Layer, neurons: dict, spike_limit: str) -> nir.CubaLIF:
     )
 
 
+def _warn_refractory(layer: Layer, neurons: Mapping) -> None:
+    log.warning(
+        "nir export: layer %r keeps %d spikes with t_refrac up to %.3g s; CubaLIF has no refractory "
+        "period, so later spikes of the graph differ from the model's",
+        layer.name,
+        layer.max_spikes,
+        float(neurons["t_refrac"].max()),
+    )
+
+
 def export_network(
     layers: Sequence[Layer],
     *,
@@ -154,13 +164,7 @@ def export_network(
             nodes[f"{name}.feedback"] = nir.Linear(weight=np.eye(layer.n_out))
             edges += [(name, f"{name}.silence"), (f"{name}.silence", f"{name}.feedback"), (f"{name}.feedback", name)]
         elif (neurons["t_refrac"] > 0).any():
-            log.warning(
-                "nir export: layer %r keeps %d spikes with t_refrac up to %.3g s; CubaLIF has no refractory "
-                "period, so later spikes of the graph differ from the model's",
-                name,
-                layer.max_spikes,
-                float(neurons["t_refrac"].max()),
-            )
+            _warn_refractory(layer, neurons)
         previous, pre_spikes = name, layer.max_spikes
     nodes["output"] = nir.Output(output_type=np.array([layers[-1].n_out]))
     edges.append((previous, "output"))
