@@ -24,7 +24,7 @@ from hil import Placement, Recording
 from hil.errors import ConfigError
 
 from .lif import DRIVE_FLOOR, LIFParameters, replay_spike_times
-from .membrane import device_samples, nonspiking_lif
+from .membrane import MembraneSamples, device_samples, nonspiking_lif, trials_per_run
 from .network import Diagnostics, Forward, Layer, SpikingNetwork
 
 
@@ -153,19 +153,28 @@ class DeviceNetwork(SpikingNetwork):
         """x: (batch, n_in[, k]) input spike times in seconds (inf = none) -> ``Forward``: every layer's
         measured (batch, n, max_spikes) times, differentiable by EventProp replay, the run's ``Diagnostics``
         and, with a ``sample_request``, the measured membrane samples (differentiable the same way).
-        ``recording``: an explicit ``hil.Recording`` (only without a ``sample_request``)."""
+        ``recording``: an explicit ``hil.Recording`` (only without a ``sample_request``). With samples, the
+        batch goes in as many runs as the device's ADC limits need (``Diagnostics.measurement`` is then None)."""
         request = self.sample_request
         if request is not None and recording is not None:
             raise ConfigError(
                 "DeviceNetwork.forward: recording given while sample_request is set; allowed: one of them"
             )
-        net = self.placement.network
         eff = self.effective_weights()
         cfg = self._base.copy()
-        self.placement.write_weights(cfg, {p.key: eff[p.target][1] for p in net.projections})
+        self.placement.write_weights(cfg, {p.key: eff[p.target][1] for p in self.placement.network.projections})
         self.device.configure(cfg)
+        if request is None:
+            return self._run(x, eff, recording or Recording())
+        per_run = trials_per_run(request, self.device.info().limits, self.duration_s)
+        parts = [self._run(chunk, eff, request.recording(self.placement)) for chunk in x.split(per_run)]
+        return parts[0] if len(parts) == 1 else joined(parts)
+
+    def _run(self, x: torch.Tensor, eff: dict, recording: Recording) -> Forward:
+        """One device run of the batch ``x`` with the configured weights, replayed layer by layer."""
+        net, request = self.placement.network, self.sample_request
         stim = self.placement.encode({net.inputs[0].name: x.detach().cpu().numpy()}, self.duration_s)
-        meas = self.device.run(stim, request.recording(self.placement) if request else recording or Recording())
+        meas = self.device.run(stim, recording)
         samples = None
         if request is not None:
             samples = device_samples(meas, request, self.calibration, self.placement, self.duration_s, self.dtype)
@@ -191,3 +200,18 @@ class DeviceNetwork(SpikingNetwork):
             inputs = out[layer.name]
         diagnostics = Diagnostics(health=meas.health, clamped=clamped, beyond=beyond, measurement=meas)
         return Forward(out, diagnostics, samples)
+
+
+def joined(parts: list[Forward]) -> Forward:
+    """Forward results of consecutive chunks of a batch as one (trials in order; measurement None)."""
+    times = {name: torch.cat([p.times[name] for p in parts]) for name in parts[0].times}
+    diags = [p.diagnostics for p in parts]
+    health = sum((d.health for d in diags[1:]), diags[0].health)
+    total = {key: {name: sum(getattr(d, key)[name] for d in diags) for name in times} for key in ("clamped", "beyond")}
+    first = parts[0].samples
+    samples = MembraneSamples(
+        torch.cat([p.samples.times for p in parts]),
+        {name: torch.cat([p.samples.voltages[name] for p in parts]) for name in first.voltages},
+        first.recorded,
+    )
+    return Forward(times, Diagnostics(health=health, **total), samples)

@@ -123,6 +123,17 @@ class SampleRequest:
         return mask
 
 
+def trials_per_run(request: SampleRequest, limits, duration_s: float) -> int:
+    """Most trials of ``duration_s`` one run may hold under the device's ``hil.DeviceLimits`` with
+    this request's ADC readings (the CADC reads all 512 channels per reading)."""
+    if request.adc == "cadc":
+        ticks = np.array([round(duration_s / chip.TICK_S)], np.uint64)
+        readings, limit = int(Recording(cadc_period_s=request.period_s).cadc_samples(ticks)[0]), limits.max_cadc_samples
+    else:
+        readings, limit = request.n_samples, limits.max_madc_samples
+    return max(1, min(limits.max_trials, limit // readings))
+
+
 @attrs.frozen(eq=False)
 class MembraneSamples:
     """Membrane samples of a forward pass.
