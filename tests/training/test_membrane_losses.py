@@ -61,14 +61,14 @@ def test_silent_penalty_by_hand():
     labels = torch.tensor([1, 0])
     penalty = silent_membrane_penalty(outputs, labels)
     # outputs: (relu(1 - 0.4) + relu(1 - 1.2)) / 2 = 0.3; hidden neuron 0: relu(1 - max(0.5, 0.6)) = 0.4
-    assert float(penalty) == pytest.approx(0.7, rel=1e-6)
+    assert penalty.item() == pytest.approx(0.7, rel=1e-6)
     penalty.backward()
     assert v["output"].grad[0, 1, 1] == pytest.approx(-0.5) and v["output"].grad[1, 0].abs().sum() == 0
     assert v["hidden0"].grad[1, 0, 1] == pytest.approx(-1.0) and v["hidden0"].grad[:, 1].abs().sum() == 0
-    assert float(silent_membrane_penalty(outputs, labels, output=False)) == pytest.approx(0.4, rel=1e-6)
+    assert silent_membrane_penalty(outputs, labels, output=False).item() == pytest.approx(0.4, rel=1e-6)
     base = FirstSpikeCrossEntropy(0.5e-6, 60e-6, 0.0)
     combined = SilentMembraneLoss(base, 2.0)(outputs, labels)
-    assert float(combined) == pytest.approx(float(base(outputs, labels)) + 1.4, rel=1e-6)
+    assert combined.item() == pytest.approx(base(outputs, labels).item() + 1.4, rel=1e-6)
 
 
 def test_config_builds_the_membrane_losses_and_they_need_samples():
