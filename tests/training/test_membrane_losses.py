@@ -104,7 +104,7 @@ def test_software_samples_are_the_exact_models_voltages_on_the_grid():
     grid = torch.arange(25, dtype=torch.float64) * 2e-6
     torch.testing.assert_close(forward.samples.times, grid.expand(5, -1))
     # the hidden layer's voltage at a sample between its inputs: closed-form PSP sum while it has not spiked
-    v = forward.samples.voltages["hidden0"]
+    v = forward.samples.voltages["hidden0"].detach()
     w = net.weights["hidden0"].detach()
     tm, ts = 12e-6, 6e-6
 
