@@ -28,3 +28,9 @@ def test_quick_bench_cases_report_figures(tmp_path):
     assert (
         info["dense_bytes_per_step"] > info["eventprop_bytes_per_step"] > 4 * info["spikes_per_trial"] * info["batch"]
     )
+    assert (
+        info["eventprop_bytes_per_step"] < info["readout_bytes_per_step_needed"] < info["readout_bytes_per_step_sent"]
+    )
+    assert (
+        info["readout_bytes_per_step_needed"] < info["silent_loss_bytes_per_step_needed"] < info["dense_bytes_per_step"]
+    )

@@ -24,6 +24,7 @@ from hil.metered import MeteredDevice
 
 from .hardware import DeviceNetwork
 from .lif import LIFParameters
+from .membrane import nonspiking_lif, request_for
 from .network import IdealNetwork, Layer, SpikingNetwork
 
 log = hil.logging.get_logger(__name__)
@@ -102,12 +103,21 @@ def initial_weights(config, chain: list[Layer]) -> dict:
     }
 
 
+def with_membrane_options(net: SpikingNetwork, config, chain: list[Layer]) -> SpikingNetwork:
+    """``net`` with the membrane samples the config's losses need and its output bumping."""
+    net.sample_request = request_for(config, chain)
+    net.bump_output = config.bump_output and config.readout == "first_spike"
+    return net
+
+
 @contextlib.contextmanager
 def open_backend(config, chain: list[Layer], n_inputs: int, placement, *, url, calibration_file, generator, progress):
     """Yield the ``Backend`` of ``config.device`` (``url``: this rank's device URL)."""
     dtype, init = getattr(torch, config.dtype), initial_weights(config, chain)
+    nonspiking = ("output",) if config.readout == "max_membrane" else ()
     if config.software:
         lif = {layer.name: ideal_lif(config) for layer in chain}
+        lif.update({name: nonspiking_lif(lif[name]) for name in nonspiking})
         net = IdealNetwork(
             chain,
             n_inputs,
@@ -118,7 +128,7 @@ def open_backend(config, chain: list[Layer], n_inputs: int, placement, *, url, c
             generator=generator,
             dtype=dtype,
         )
-        yield Backend(net)
+        yield Backend(with_membrane_options(net, config, chain))
         return
     with MeteredDevice(hil.open(url)) as device:
         result, source = calibrate(device, config, calibration_file, progress=progress)
@@ -133,5 +143,8 @@ def open_backend(config, chain: list[Layer], n_inputs: int, placement, *, url, c
             generator=generator,
             dtype=dtype,
             drive_floor=config.drive_floor,
+            nonspiking=nonspiking,
         )
-        yield Backend(net, placement, device, device.info().chip_id, result, source)
+        yield Backend(
+            with_membrane_options(net, config, chain), placement, device, device.info().chip_id, result, source
+        )

@@ -14,6 +14,7 @@ import pathlib
 
 import attrs
 
+from hil.chip import CADC_MIN_PERIOD_S
 from hil.errors import ConfigError
 
 SOFTWARE = "software"  # the device value that selects the ideal model instead of a chip
@@ -160,8 +161,35 @@ class TrainerConfig:
     init_from: str | None = _field(
         None, _opt_str, "NIR graph (.nir, e.g. a run's network.nir) whose weights start the run; its shape must match"
     )
+    # --- membrane samples (docs/training.md, Membrane readouts) ----------------------------------
+    readout: str = _field(
+        "first_spike",
+        _one_of("first_spike", "max_membrane"),
+        "output readout: first_spike (the loss field), or max_membrane: non-spiking outputs, cross-entropy "
+        "on each output's peak sampled membrane (CADC on a chip)",
+    )
+    readout_scale: float = _real_field(10.0, _pos_real, "max_membrane: logit per model unit of peak membrane")
+    silent_loss: float = _real_field(
+        0.0,
+        _nonneg_real,
+        "weight of relu(1 - peak membrane) of label neurons that stayed silent and hidden neurons silent on "
+        "the whole batch (0: off; reads CADC samples of every layer)",
+    )
+    bump_output: bool = _field(
+        True, _check(lambda v: isinstance(v, bool), "true or false"), "weight bumping of silent output neurons"
+    )
+    sample_period_s: float = _real_field(
+        2e-6,
+        _check(lambda v: _is_real(v) and v >= CADC_MIN_PERIOD_S, f">= {CADC_MIN_PERIOD_S:g} s (the CADC's minimum)"),
+        "membrane sampling period (s): the CADC's on a chip, the model's grid in software",
+    )
 
     def __attrs_post_init__(self):
+        if self.readout == "max_membrane" and self.loss != "first_spike_ce":
+            raise ConfigError(
+                f"TrainerConfig.loss = {self.loss!r} with readout = 'max_membrane' (whose loss is the cross-entropy "
+                "of the peak membranes); allowed: readout = 'first_spike' for this loss"
+            )
         n_layers = len(self.hidden_sizes) + 1
         if isinstance(self.max_spikes, tuple) and len(self.max_spikes) != n_layers:
             raise ConfigError(

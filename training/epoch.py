@@ -47,12 +47,12 @@ class Loop:
         dtype = self.network.dtype
         return data.inputs[index].to(dtype), batch_targets(data.targets[index], dtype)
 
-    def loss_of(self, times: dict, targets: torch.Tensor) -> torch.Tensor:
-        outputs = Outputs(times["output"], times, self.network.duration_s)
+    def loss_of(self, times: dict, targets: torch.Tensor, samples=None) -> torch.Tensor:
+        outputs = Outputs(times["output"], times, self.network.duration_s, samples)
         return checked(self.loss(outputs, targets))
 
-    def predictions(self, times: dict) -> torch.Tensor:
-        return self.predict(Outputs(times["output"], times, self.network.duration_s))
+    def predictions(self, times: dict, samples=None) -> torch.Tensor:
+        return self.predict(Outputs(times["output"], times, self.network.duration_s, samples))
 
 
 _SUMMED = ("loss", "correct", "n", "bytes", "dropped", "clamped", "beyond")
@@ -70,14 +70,14 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
         for b, index in enumerate(batches):
             x, y = loop.batch(loop.train, g.shard(index))
             loop.optimizer.zero_grad()
-            times, diag = net(x)
-            loss = loop.loss_of(times, y)
+            times, diag = forward = net(x)
+            loss = loop.loss_of(times, y, forward.samples)
             t0 = time.perf_counter()
             loss.backward()
             clock["backward_s"] += time.perf_counter() - t0
             if b < c.grad_check_batches and loop.device is not None:
                 t0 = time.perf_counter()
-                totals["cos"].append(gradient_agreement(loop, x, y))
+                totals["cos"].append(gradient_agreement(loop, x, y, forward.samples))
                 clock["gradcheck_s"] += time.perf_counter() - t0
             g.average_gradients(net.parameters(), len(y), len(index))
             loop.optimizer.step()
@@ -88,7 +88,8 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             )
             net.bump_silent(bump_times, bump_labels, c.bump * loop.optimizer.param_groups[0]["lr"] / c.lr)
             loop.average.update()
-            _add(totals, loss.item() * len(y), int((loop.predictions(times).detach() == labels).sum()), len(y), diag)
+            correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
+            _add(totals, loss.item() * len(y), correct, len(y), diag)
             bar.update(1, loss=totals["loss"] / totals["n"], acc=totals["correct"] / totals["n"])
     timing = {"device_s": loop.device_seconds() - device0, **clock, "allreduce_s": g.seconds - collective0}
     cos = [v for v in totals.pop("cos") if math.isfinite(v)]
@@ -122,11 +123,13 @@ def _add(totals: dict, loss: float, correct: int, n: int, diag) -> None:
     totals["beyond"] += sum(diag.beyond.values())
 
 
-def gradient_agreement(loop: Loop, x, y) -> float:
-    """Cosine similarity of the device gradient (already in ``.grad``) and the ideal model's."""
+def gradient_agreement(loop: Loop, x, y, samples=None) -> float:
+    """Cosine similarity of the device gradient (already in ``.grad``) and the ideal model's
+    (membranes sampled at the device's sample times)."""
     params = list(loop.network.weights.values())
     device_grads = [p.grad.detach().clone() for p in params]
-    ideal = torch.autograd.grad(loop.loss_of(loop.network.simulate(x), y), params, allow_unused=True)
+    model = loop.network.ideal(x, None if samples is None else samples.times)
+    ideal = torch.autograd.grad(loop.loss_of(model.times, y, model.samples), params, allow_unused=True)
     ideal = [torch.zeros_like(p) if g is None else g for p, g in zip(params, ideal, strict=True)]
     return cosine(device_grads, ideal)
 
@@ -160,9 +163,9 @@ def evaluate(loop: Loop, data: SpikeData | None = None, batch_size: int = 500, *
     loss, correct, silent, outputs = 0.0, 0, 0, []
     for index in g.shard(torch.arange(len(data))).split(batch_size):
         x, y = loop.batch(data, index)
-        times, _ = loop.network(x)
-        pred = loop.predictions(times)
-        loss += float(loop.loss_of(times, y)) * len(y)
+        times, _ = forward = loop.network(x)
+        pred = loop.predictions(times, forward.samples)
+        loss += float(loop.loss_of(times, y, forward.samples)) * len(y)
         correct += int((pred == class_of(y)).sum())
         silent += int((pred < 0).sum())
         outputs.append(times["output"][..., 0])

@@ -5,7 +5,9 @@ signed 6-bit hardware weights with ``hil.quantize`` (straight-through gradient),
 the synapse rows into the configuration (the driver sends what changed), run the batch
 through the placement, decode the measured spike times, and put them into the autograd
 graph with EventProp replay using each neuron's calibrated parameters. The backward pass
-therefore needs spike times only.
+therefore needs spike times only. With a ``sample_request`` (``training.membrane``) the run also
+reads membrane samples (CADC or MADC); they are mapped through the calibration into model
+units and replayed at the times the device reports, so a loss on them gets the model's adjoint.
 
 The calibration maps straight to the model: ``calibrated_lif`` gives each layer's
 ``LIFParameters`` (per neuron, model units: leak 0, threshold 1) and ``weight_scales`` the
@@ -22,6 +24,7 @@ from hil import Placement, Recording
 from hil.errors import ConfigError
 
 from .lif import DRIVE_FLOOR, LIFParameters, replay_spike_times
+from .membrane import MembraneSamples, device_samples, nonspiking_lif, trials_per_run
 from .network import Diagnostics, Forward, Layer, SpikingNetwork
 
 
@@ -81,6 +84,8 @@ class DeviceNetwork(SpikingNetwork):
     placement:   ``hil.place(network)`` of the chain's ``hil.Network`` (``training.network.hil_network``)
     calibration: the chip's ``calibration.CalibrationResult``; its configuration is the base the
                  synapses are written into, its model parameters give every layer's neurons
+    nonspiking:  layers whose threshold is put out of reach (CapMem maximum on the chip,
+                 ``membrane.NONSPIKING_V_TH`` in the model): leaky integrators read by membrane samples
     Other arguments as in ``SpikingNetwork``.
     """
 
@@ -96,6 +101,7 @@ class DeviceNetwork(SpikingNetwork):
         generator: torch.Generator | None = None,
         dtype=torch.float32,
         drive_floor: float = DRIVE_FLOOR,
+        nonspiking: tuple = (),
     ):
         net = placement.network
         if [p.target for p in net.projections] != [layer.name for layer in chain] or len(net.inputs) != 1:
@@ -118,8 +124,12 @@ class DeviceNetwork(SpikingNetwork):
             input_latency_s=input_latency_s(calibration),
         )
         self.device, self.placement, self.drive_floor = device, placement, float(drive_floor)
+        self.calibration = calibration
         zeros = {p.key: np.zeros(net.weight_shape(p)) for p in net.projections}
         self._base = placement.config(zeros, 1.0, base=calibration.apply(hil.ChipConfig()))
+        for name in nonspiking:
+            self.params[name] = nonspiking_lif(self.params[name])
+            self._base.v_threshold[placement.neurons[name]] = hil.chip.CAPMEM_MAX
         self._scales = {}
         for layer in chain:
             exc, inh = weight_scales(params, placement.neurons[layer.name])
@@ -141,18 +151,38 @@ class DeviceNetwork(SpikingNetwork):
 
     def forward(self, x: torch.Tensor, recording: Recording | None = None) -> Forward:
         """x: (batch, n_in[, k]) input spike times in seconds (inf = none) -> ``Forward``: every layer's
-        measured (batch, n, max_spikes) times, differentiable by EventProp replay, and the run's ``Diagnostics``."""
-        net = self.placement.network
+        measured (batch, n, max_spikes) times, differentiable by EventProp replay, the run's ``Diagnostics``
+        and, with a ``sample_request``, the measured membrane samples (differentiable the same way).
+        ``recording``: an explicit ``hil.Recording`` (only without a ``sample_request``). With samples, the
+        batch goes in as many runs as the device's ADC limits need (``Diagnostics.measurement`` is then None)."""
+        request = self.sample_request
+        if request is not None and recording is not None:
+            raise ConfigError(
+                "DeviceNetwork.forward: recording given while sample_request is set; allowed: one of them"
+            )
         eff = self.effective_weights()
         cfg = self._base.copy()
-        self.placement.write_weights(cfg, {p.key: eff[p.target][1] for p in net.projections})
+        self.placement.write_weights(cfg, {p.key: eff[p.target][1] for p in self.placement.network.projections})
         self.device.configure(cfg)
+        if request is None:
+            return self._run(x, eff, recording or Recording())
+        per_run = trials_per_run(request, self.device.info().limits, self.duration_s)
+        parts = [self._run(chunk, eff, request.recording(self.placement)) for chunk in x.split(per_run)]
+        return parts[0] if len(parts) == 1 else joined(parts)
+
+    def _run(self, x: torch.Tensor, eff: dict, recording: Recording) -> Forward:
+        """One device run of the batch ``x`` with the configured weights, replayed layer by layer."""
+        net, request = self.placement.network, self.sample_request
         stim = self.placement.encode({net.inputs[0].name: x.detach().cpu().numpy()}, self.duration_s)
-        meas = self.device.run(stim, recording or Recording())
+        meas = self.device.run(stim, recording)
+        samples = None
+        if request is not None:
+            samples = device_samples(meas, request, self.calibration, self.placement, self.duration_s, self.dtype)
         out, clamped, beyond, inputs = {}, {}, {}, self.model_inputs(x)
         for layer in self.chain:
             neurons = self.placement.neurons[layer.name]
             measured = torch.as_tensor(meas.spike_times(neurons, layer.max_spikes), dtype=self.dtype)
+            sampled = samples is not None and layer.name in samples.voltages
             replayed = replay_spike_times(
                 inputs,
                 eff[layer.name][0],
@@ -160,8 +190,28 @@ class DeviceNetwork(SpikingNetwork):
                 measured,
                 t_max=self.duration_s,
                 drive_floor=self.drive_floor,
+                sample_times=samples.times if sampled else None,
+                measured_voltages=samples.voltages[layer.name] if sampled else None,
             )
             out[layer.name], clamped[layer.name] = replayed.times, int(replayed.n_clamped)
+            if sampled:
+                samples.voltages[layer.name] = replayed.voltages
             beyond[layer.name] = meas.count_beyond(neurons, layer.max_spikes)
             inputs = out[layer.name]
-        return Forward(out, Diagnostics(health=meas.health, clamped=clamped, beyond=beyond, measurement=meas))
+        diagnostics = Diagnostics(health=meas.health, clamped=clamped, beyond=beyond, measurement=meas)
+        return Forward(out, diagnostics, samples)
+
+
+def joined(parts: list[Forward]) -> Forward:
+    """Forward results of consecutive chunks of a batch as one (trials in order; measurement None)."""
+    times = {name: torch.cat([p.times[name] for p in parts]) for name in parts[0].times}
+    diags = [p.diagnostics for p in parts]
+    health = sum((d.health for d in diags[1:]), diags[0].health)
+    total = {key: {name: sum(getattr(d, key)[name] for d in diags) for name in times} for key in ("clamped", "beyond")}
+    first = parts[0].samples
+    samples = MembraneSamples(
+        torch.cat([p.samples.times for p in parts]),
+        {name: torch.cat([p.samples.voltages[name] for p in parts]) for name in first.voltages},
+        first.recorded,
+    )
+    return Forward(times, Diagnostics(health=health, **total), samples)

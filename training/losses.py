@@ -1,9 +1,11 @@
 """Losses on output spike times (seconds), mean over the batch, and the class a network predicts.
 
 A loss is any callable ``loss(outputs: Outputs, targets) -> 0-d tensor``. ``Outputs`` holds the
-output layer's spike times, every layer's times and the trial length, and is where measured
-membrane samples will go. Built-ins: ``FirstSpikeCrossEntropy``, ``SpikeTimeMSE`` and
-``SpikeCountCrossEntropy``; ``loss_from_config`` picks one by name.
+output layer's spike times, every layer's times, the trial length and the membrane samples
+(``training.membrane.MembraneSamples``) when the run reads them. Built-ins: ``FirstSpikeCrossEntropy``,
+``SpikeTimeMSE`` and ``SpikeCountCrossEntropy`` on spikes; ``MaxMembraneCrossEntropy`` (non-spiking
+readout) and ``SilentMembraneLoss`` (a peak-membrane signal for silent neurons) on membrane
+samples; ``loss_from_config`` builds one from a ``TrainerConfig``.
 
 Silent neurons (time inf, or any time >= t_max) are clamped to t_max inside the time losses,
 so they contribute a finite value and zero gradient to their spike time.
@@ -24,11 +26,23 @@ class Outputs:
     times:  output layer (batch, n_out, M) spike times in seconds, ascending, inf where none
     layers: layer name -> (batch, n, M) times of every layer (hidden layers too), in order
     t_max:  trial duration (s); spikes at or after it do not count
+    samples: ``training.membrane.MembraneSamples`` (sample times, layer -> (batch, n, S) model
+            units), or None when the run reads no membrane
     """
 
     times: torch.Tensor
     layers: dict
     t_max: float
+    samples: object = None
+
+    def membrane(self, layer: str, what: str) -> torch.Tensor:
+        """(batch, n, S) membrane samples of ``layer``; ``ConfigError`` naming ``what`` needs them if absent."""
+        if self.samples is None:
+            raise ConfigError(
+                f"{what} needs membrane samples of layer {layer!r}, but the forward pass read none "
+                "(the trainer requests them for readout = 'max_membrane' or silent_loss > 0)"
+            )
+        return self.samples.of(layer, what)
 
 
 def _first_spike(times: torch.Tensor, t_max: float) -> torch.Tensor:
@@ -159,8 +173,77 @@ class SpikeCountCrossEntropy:
         return torch.where(counts.amax(dim=1) > 0, pred, torch.full_like(pred, -1))
 
 
+def silent_membrane_penalty(outputs: Outputs, labels: torch.Tensor, *, output: bool = True) -> torch.Tensor:
+    """Peak-membrane signal of neurons that should have spiked and did not (0-d tensor).
+
+    Output layer: mean over the batch of ``relu(1 - V_peak)`` of the label's neuron where it
+    did not spike before t_max. Hidden layers: sum over neurons silent in every trial of the
+    batch of ``relu(1 - V_peak)``, the peak over trials and samples. V in model units (threshold 1).
+    ``output=False`` leaves the output layer out (a non-spiking readout).
+    """
+    total = outputs.times.new_zeros(())
+    for name, times in outputs.layers.items():
+        if name == "output" and not output:
+            continue
+        silent = ~(times[..., 0].detach() < outputs.t_max)  # (batch, n)
+        peak = outputs.membrane(name, "silent_loss").amax(dim=-1)  # (batch, n)
+        if name == "output":
+            pick = torch.nn.functional.one_hot(labels, silent.shape[1]).bool() & silent
+            total = total + torch.relu(1 - peak[pick]).sum() / len(labels)
+        else:
+            dead = silent.all(dim=0)
+            total = total + torch.relu(1 - peak[:, dead].amax(dim=0)).sum()
+    return total
+
+
+def peak_membrane_prediction(outputs: Outputs) -> torch.Tensor:
+    """The output neuron with the highest sampled membrane (batch,) int64."""
+    return outputs.membrane("output", "the max-membrane readout").amax(dim=-1).argmax(dim=1)
+
+
+@attrs.frozen
+class MaxMembraneCrossEntropy:
+    """Non-spiking readout: cross-entropy of ``scale`` times each output's peak sampled membrane
+    (model units); targets are labels. The output layer's threshold is out of reach."""
+
+    scale: float
+
+    def __call__(self, outputs: Outputs, labels: torch.Tensor) -> torch.Tensor:
+        peak = outputs.membrane("output", "the max-membrane readout").amax(dim=-1)
+        return torch.nn.functional.cross_entropy(self.scale * peak, labels)
+
+    @staticmethod
+    def predict(outputs: Outputs) -> torch.Tensor:
+        return peak_membrane_prediction(outputs)
+
+
+@attrs.frozen
+class SilentMembraneLoss:
+    """``base`` plus ``weight`` times ``silent_membrane_penalty``; predicts as ``base`` does."""
+
+    base: object
+    weight: float
+
+    def __call__(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
+        spiking = not isinstance(self.base, MaxMembraneCrossEntropy)
+        penalty = silent_membrane_penalty(outputs, class_of(targets), output=spiking)
+        return self.base(outputs, targets) + self.weight * penalty
+
+    def predict(self, outputs: Outputs) -> torch.Tensor:
+        return prediction_rule(self.base)(outputs)
+
+
 def loss_from_config(config):
-    """The built-in loss a ``TrainerConfig`` names (``ConfigError`` for 'custom': pass it in Python)."""
+    """The built-in loss a ``TrainerConfig`` names, with its membrane options (``ConfigError``
+    for 'custom': pass it in Python)."""
+    if config.readout == "max_membrane":
+        base = MaxMembraneCrossEntropy(config.readout_scale)
+    else:
+        base = _spike_loss(config)
+    return SilentMembraneLoss(base, config.silent_loss) if config.silent_loss > 0 else base
+
+
+def _spike_loss(config):
     if config.loss == "first_spike_ce":
         return FirstSpikeCrossEntropy(config.tau_0, config.tau_1, config.alpha)
     if config.loss == "spike_time_mse":

@@ -20,6 +20,7 @@ import hil
 
 from .bumping import bump_silent
 from .lif import spike_times
+from .membrane import MembraneSamples, SampleRequest
 
 
 @attrs.frozen
@@ -71,12 +72,13 @@ class Diagnostics:
 
 
 class Forward(tuple):
-    """``(times, diagnostics)``: layer name -> (batch, n, max_spikes) seconds, and ``Diagnostics``."""
+    """``(times, diagnostics)``: layer name -> (batch, n, max_spikes) seconds, and ``Diagnostics``;
+    ``samples``: the membrane samples (``training.membrane.MembraneSamples``) or None."""
 
-    __slots__ = ()
-
-    def __new__(cls, times: dict, diagnostics: Diagnostics):
-        return super().__new__(cls, (times, diagnostics))
+    def __new__(cls, times: dict, diagnostics: Diagnostics, samples=None):
+        self = super().__new__(cls, (times, diagnostics))
+        self.samples = samples
+        return self
 
     @property
     def times(self) -> dict:
@@ -95,6 +97,9 @@ class SpikingNetwork(torch.nn.Module):
     init:      layer name -> (mean, std) of the normal initial weights, drawn from ``generator``
                layer by layer in float64 and cast to ``dtype``
     input_latency_s: delay from an input spike's time to its synaptic effect
+
+    ``sample_request`` (``training.membrane.SampleRequest`` or None) says which layers'
+    membranes a forward pass samples; ``bump_output`` whether ``bump_silent`` bumps the output layer.
     """
 
     def __init__(
@@ -121,6 +126,8 @@ class SpikingNetwork(torch.nn.Module):
             w = torch.randn((fan_in, layer.size), generator=generator, dtype=torch.float64) * std + mean
             self.weights[layer.name] = torch.nn.Parameter(w.to(dtype))
             fan_in = layer.size
+        self.sample_request: SampleRequest | None = None
+        self.bump_output = True
 
     def model_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Input spike times (batch, n_in[, k]) -> what the first layer's synapses see (batch, n_in * dup[, k])."""
@@ -131,19 +138,36 @@ class SpikingNetwork(torch.nn.Module):
         return {name: (w, None) for name, w in self.weights.items()}
 
     def simulate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The ideal model with ``effective_weights`` and the per-layer parameters (no device)."""
-        return self._simulate(x)[0]
+        """Every layer's spike times in the ideal model (``ideal``)."""
+        return self.ideal(x).times
 
-    def _simulate(self, x: torch.Tensor) -> tuple[dict, dict]:
+    def ideal(self, x: torch.Tensor, sample_times: torch.Tensor | None = None) -> Forward:
+        """The ideal model with ``effective_weights`` and the per-layer parameters (no device).
+        ``sample_times`` (S,) or (batch, S) seconds: sample the membranes ``sample_request`` names
+        there (default: its grid); no samples without a request."""
         out, beyond, inputs = {}, {}, self.model_inputs(x)
-        eff = self.effective_weights()
+        request, eff = self.sample_request, self.effective_weights()
+        if request is not None and sample_times is None:
+            sample_times = torch.as_tensor(request.grid(self.duration_s), dtype=self.dtype)
+        voltages, recorded = {}, {}
         for layer in self.chain:
+            sampled = request is not None and layer.name in request.layers
             result = spike_times(
-                inputs, eff[layer.name][0], self.params[layer.name], t_max=self.duration_s, max_spikes=layer.max_spikes
+                inputs,
+                eff[layer.name][0],
+                self.params[layer.name],
+                t_max=self.duration_s,
+                max_spikes=layer.max_spikes,
+                sample_times=sample_times if sampled else None,
             )
             out[layer.name], beyond[layer.name] = result.times, result.n_overflow
+            if sampled:
+                voltages[layer.name], recorded[layer.name] = result.voltages, request.recorded(layer.name, layer.size)
             inputs = out[layer.name]
-        return out, beyond
+        samples = None
+        if request is not None:
+            samples = MembraneSamples(sample_times.expand(len(x), -1), voltages, recorded)
+        return Forward(out, Diagnostics(beyond=beyond), samples)
 
     def weight_limits(self) -> dict[str, float]:
         """Layer -> largest weight magnitude the backend realises (inf: no limit)."""
@@ -158,13 +182,16 @@ class SpikingNetwork(torch.nn.Module):
                 w.clamp_(-limits[name], limits[name])
 
     def bump_silent(self, times: dict[str, torch.Tensor], labels: torch.Tensor, bump: float) -> None:
-        """Weight bumping of silent neurons (``training.bumping.bump_silent``) on every layer."""
-        bump_silent([(w, times[name]) for name, w in self.weights.items()], labels, bump)
+        """Weight bumping of silent neurons (``training.bumping.bump_silent``) on every layer
+        (the output layer only with ``bump_output``)."""
+        layers = [(w, times[name]) for name, w in self.weights.items()]
+        if not self.bump_output:  # the output's bump goes to a scratch copy of its weights
+            layers[-1] = (layers[-1][0].detach().clone(), layers[-1][1])
+        bump_silent(layers, labels, bump)
 
 
 class IdealNetwork(SpikingNetwork):
     """The software backend: ``forward`` is the exact model (``simulate``), EventProp gradients."""
 
     def forward(self, x: torch.Tensor) -> Forward:
-        times, beyond = self._simulate(x)
-        return Forward(times, Diagnostics(beyond=beyond))
+        return self.ideal(x)

@@ -10,10 +10,11 @@ import torch
 from bench import case
 
 import hil
-from hil import wire
+from hil import chip, wire
 from training.backends import open_backend
 from training.config import TrainerConfig
 from training.losses import Outputs
+from training.membrane import SampleRequest
 from training.trainer import Trainer
 
 _open = contextlib.ExitStack()  # the bench process keeps the device open until it exits
@@ -44,29 +45,57 @@ def _setup(batch: int):
     return net, x, loss
 
 
+def _reply_bytes(meas, channels=None) -> int:
+    """Framed bytes of a run reply; with ``channels``, the CADC part restricted to those neuron circuits."""
+    if channels is not None and meas.cadc is not None:
+        cadc = hil.CadcSamples(np.ascontiguousarray(meas.cadc.samples[..., channels]), meas.cadc.ticks)
+        meas = attrs.evolve(meas, cadc=cadc)
+    return wire.framed_size(wire.RunReply(meas))
+
+
+def _with_samples(net, x, request: SampleRequest):
+    """The device reply of one forward pass that samples ``request``'s layers."""
+    net.sample_request = request
+    try:
+        with torch.no_grad():
+            return net(x).diagnostics.measurement
+    finally:
+        net.sample_request = None
+
+
 @case("hil.information")
 def information(bench):
-    """Bytes read per gradient step: EventProp (spike times only) vs dense CADC membrane traces
-    of all used neurons at the CADC's fastest period (what a surrogate-gradient setup reads)."""
-    batch = 32
+    """Bytes read per gradient step (batch 32, default network): EventProp on spike times only; spikes plus
+    the CADC samples each membrane loss needs (every ``TrainerConfig.sample_period_s``: the output layer for
+    the max-membrane readout, every layer for the silent-neuron loss), as sent (all 512 CADC channels) and
+    restricted to the neurons the loss reads; and dense CADC traces of all used neurons at the fastest period."""
+    batch, period = 32, TrainerConfig().sample_period_s
     net, x, _ = _setup(batch)
-    used = net.placement.used_neurons()
+    used, neurons = net.placement.used_neurons(), net.placement.neurons
     with torch.no_grad():
         spikes_only = net(x).diagnostics.measurement
-    eventprop = wire.framed_size(wire.RunReply(spikes_only))
-    with torch.no_grad():
-        dense = net(x, hil.Recording(cadc_period_s=hil.chip.CADC_MIN_PERIOD_S)).diagnostics.measurement
-    traces = hil.CadcSamples(np.ascontiguousarray(dense.cadc.samples[..., used]), dense.cadc.ticks)
-    dense_bytes = wire.framed_size(wire.RunReply(attrs.evolve(dense, cadc=traces)))
-    return {
+    eventprop = _reply_bytes(spikes_only)
+    readout = _with_samples(net, x, SampleRequest(["output"], "cadc", period))
+    silent = _with_samples(net, x, SampleRequest([layer.name for layer in net.chain], "cadc", period))
+    dense = _with_samples(net, x, SampleRequest([layer.name for layer in net.chain], "cadc", chip.CADC_MIN_PERIOD_S))
+    figures = {
         "batch": batch,
         "used_neurons": int(used.size),
         "spikes_per_trial": spikes_only.spikes.size / batch,
-        "cadc_samples_per_trial": int(dense.cadc.samples.shape[1]),
+        "sample_period_s": period,
+        "samples_per_trial": int(readout.cadc.samples.shape[1]),
+        "dense_samples_per_trial": int(dense.cadc.samples.shape[1]),
         "eventprop_bytes_per_step": eventprop,
-        "dense_bytes_per_step": dense_bytes,
-        "ratio": dense_bytes / eventprop,
+        "readout_bytes_per_step_sent": _reply_bytes(readout),
+        "readout_bytes_per_step_needed": _reply_bytes(readout, neurons["output"]),
+        "silent_loss_bytes_per_step_sent": _reply_bytes(silent),
+        "silent_loss_bytes_per_step_needed": _reply_bytes(silent, used),
+        "dense_bytes_per_step": _reply_bytes(dense, used),
     }
+    figures["ratio"] = figures["dense_bytes_per_step"] / eventprop
+    figures["readout_needed_ratio"] = figures["readout_bytes_per_step_needed"] / eventprop
+    figures["silent_needed_ratio"] = figures["silent_loss_bytes_per_step_needed"] / eventprop
+    return figures
 
 
 @case("train.step")
