@@ -157,6 +157,11 @@ class TrainerConfig:
         2, _nonneg_int, "batches per epoch whose device gradient is compared with the ideal model's"
     )
     dtype: str = _field("float32", _one_of("float32", "float64"), "torch dtype of weights and times")
+    mask_silent_labels: bool = _field(
+        True,
+        _check(lambda v: isinstance(v, bool), "true or false"),
+        "no gradient from samples whose label neuron is silent (bumping revives it; see training.bumping)",
+    )
 
     def __attrs_post_init__(self):
         n_layers = len(self.hidden_sizes) + 1
