@@ -16,10 +16,11 @@ import json
 import pathlib
 
 import torch
-import torch.optim.optimizer
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from training import epoch
 from training.cli import train_main
+from training.lif.parameters import LIFParameters
 
 STEPS: list[dict] = []
 _loss_of = epoch.Loop.loss_of
@@ -66,11 +67,15 @@ def _params(optimizer):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
+    p.add_argument("--floor", type=float, help="least drive at a simulated spike (units of theta; default sqrt(eps))")
     p.add_argument("train_args", nargs="*", help="arguments of tools/train (after --)")
     a = p.parse_args()
     epoch.Loop.loss_of = _recording_loss_of
-    torch.optim.optimizer.register_optimizer_step_pre_hook(_pre_step)
-    torch.optim.optimizer.register_optimizer_step_post_hook(_post_step)
+    if a.floor is not None:
+        dynamics = LIFParameters.dynamics
+        LIFParameters.dynamics = lambda self, *args, **kw: dynamics(self, *args, **kw)._replace(floor_scale=a.floor)
+    register_optimizer_step_pre_hook(_pre_step)
+    register_optimizer_step_post_hook(_post_step)
     code = train_main([*a.train_args, "--out", a.out])
     pathlib.Path(a.out, "steps.json").write_text(json.dumps(STEPS))
     return code
