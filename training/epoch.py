@@ -89,7 +89,8 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             bump_times, bump_labels = (
                 gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
             )
-            net.bump_silent(bump_times, bump_labels, c.bump * loop.optimizer.param_groups[0]["lr"] / c.lr)
+            anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
+            net.bump_silent(bump_times, bump_labels, c.bump * anneal)
             loop.average.update()
             _add(totals, loss.item() * len(y), int((loop.predictions(times).detach() == labels).sum()), len(y), diag)
             bar.update(1, loss=totals["loss"] / totals["n"], acc=totals["correct"] / totals["n"])

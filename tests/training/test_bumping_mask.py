@@ -74,3 +74,22 @@ def test_training_step_masks_only_when_configured(on, tmp_path, monkeypatch):
     assert len(calls) == (2 if on else 0)
     if on:
         assert calls[0][1] == config.duration_s and calls[0][0].dtype == torch.int64
+
+
+@pytest.mark.parametrize("anneal, second_epoch", [(True, 0.25), (False, 1.0)])
+def test_bump_follows_the_learning_rate_schedule_only_when_annealed(anneal, second_epoch, tmp_path, monkeypatch):
+    from training.network import SpikingNetwork
+
+    seen = []
+    original = SpikingNetwork.bump_silent
+    monkeypatch.setattr(
+        SpikingNetwork,
+        "bump_silent",
+        lambda self, times, labels, bump: seen.append(bump) or original(self, times, labels, bump),
+    )
+    config = TrainerConfig.from_dict(
+        dict(device="software", train_size=40, test_size=20, n_hidden=10, batch_size=20, epochs=2, gamma=0.25)
+        | dict(bump=0.5, bump_anneal=anneal)
+    )
+    Trainer(config, tmp_path, progress=False).run()
+    assert seen == pytest.approx([0.5, 0.5, 0.5 * second_epoch, 0.5 * second_epoch])
