@@ -1,4 +1,5 @@
-"""Weight bumping (Goltz et al. 2021): revive neurons that get no gradient because they are silent."""
+"""Silent neurons: weight bumping (Goltz et al. 2021) revives them, and the silent-label mask keeps
+the loss of samples whose label neuron is silent from pushing the other output neurons silent too."""
 
 from __future__ import annotations
 
@@ -21,3 +22,28 @@ def bump_silent(layers: list[tuple[torch.Tensor, torch.Tensor]], labels: torch.T
             weights += bump * (silent & is_label).to(weights.dtype).mean(dim=0)
         else:
             weights += bump * silent.all(dim=0).to(weights.dtype)
+
+
+def label_silent(output_times: torch.Tensor, labels: torch.Tensor, t_max: float) -> torch.Tensor:
+    """(batch,) bool: the label's output neuron has no spike before ``t_max``.
+
+    output_times (batch, n_out, M) in seconds (inf where none); labels (batch,) int64.
+    """
+    first = output_times[..., 0].detach().gather(1, labels.view(-1, 1)).squeeze(1)
+    return ~(first < t_max)
+
+
+def mask_silent_labels(times: dict, labels: torch.Tensor, t_max: float) -> dict:
+    """``times`` (layer name -> (batch, n, M)) with every layer's times detached in the samples whose
+    label neuron is silent, so those samples add to the loss value but nothing to the gradient.
+
+    Why: with the label's spike clamped to ``t_max`` the cross-entropy of such a sample has no
+    gradient toward its label neuron, only a full-strength push (1 / tau_0 per sample) delaying
+    every other output neuron. Those pushes silence more output neurons, which makes more
+    label-silent samples: the loss jumps of issue 19. Weight bumping revives the label neuron.
+    """
+    mask = label_silent(times["output"], labels, t_max)
+    if not bool(mask.any()):
+        return times
+    rows = mask.view(-1, 1, 1)
+    return {name: torch.where(rows, t.detach(), t) for name, t in times.items()}

@@ -56,6 +56,7 @@ _pos_real = _check(lambda v: _is_real(v) and v > 0, "a finite number > 0")
 _nonneg_real = _check(lambda v: _is_real(v) and v >= 0, "a finite number >= 0")
 _real = _check(_is_real, "a finite number")
 _unit = _check(lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]")
+_bool = _check(lambda v: isinstance(v, bool), "true or false")
 _opt_str = _check(lambda v: v is None or isinstance(v, str), "null or a string")
 _layers = _check(
     lambda v: _ints(v) and all(x >= 1 for x in (v if isinstance(v, tuple) else (v,))),
@@ -183,6 +184,12 @@ class TrainerConfig:
         _check(lambda v: _is_real(v) and v >= CADC_MIN_PERIOD_S, f">= {CADC_MIN_PERIOD_S:g} s (the CADC's minimum)"),
         "membrane sampling period (s): the CADC's on a chip, the model's grid in software",
     )
+    mask_silent_labels: bool = _field(
+        True,
+        _bool,
+        "no gradient from samples whose label neuron is silent (bumping revives it; see training.bumping)",
+    )
+    bump_anneal: bool = _field(True, _bool, "scale the bump with the learning-rate schedule")
 
     def __attrs_post_init__(self):
         if self.readout == "max_membrane" and self.loss != "first_spike_ce":

@@ -3,7 +3,8 @@
 A step: forward (measured on the chip, or simulated), the loss on the output spikes, backward
 (EventProp), on the first ``grad_check_batches`` batches the cosine between the device gradient
 and the ideal model's, the gradient all-reduce, the optimizer step, the weight clip, weight
-bumping of silent neurons, and the moving average of the weights.
+bumping of silent neurons, and the moving average of the weights. With ``mask_silent_labels``
+the samples whose label neuron is silent add no gradient (``training.bumping``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from hil.progress import Progress
 
+from .bumping import mask_silent_labels
 from .datasets import SpikeData, batch_targets
 from .losses import Outputs, checked, class_of
 
@@ -71,7 +73,10 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             x, y = loop.batch(loop.train, g.shard(index))
             loop.optimizer.zero_grad()
             times, diag = forward = net(x)
-            loss = loop.loss_of(times, y, forward.samples)
+            labels = class_of(y)
+            masked = c.mask_silent_labels and c.readout == "first_spike"  # a membrane readout has no spike to miss
+            scored = mask_silent_labels(times, labels, net.duration_s) if masked else times
+            loss = loop.loss_of(scored, y, forward.samples)
             t0 = time.perf_counter()
             loss.backward()
             clock["backward_s"] += time.perf_counter() - t0
@@ -82,11 +87,11 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             g.average_gradients(net.parameters(), len(y), len(index))
             loop.optimizer.step()
             net.clip_weights(loop.limits)
-            labels = class_of(y)
             bump_times, bump_labels = (
                 gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
             )
-            net.bump_silent(bump_times, bump_labels, c.bump * loop.optimizer.param_groups[0]["lr"] / c.lr)
+            anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
+            net.bump_silent(bump_times, bump_labels, c.bump * anneal)
             loop.average.update()
             correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
             _add(totals, loss.item() * len(y), correct, len(y), diag)
