@@ -193,15 +193,14 @@ class MockChip(DeviceBase):
         self._config_hash = self._state.config.content_hash()
 
     def _workers(self, n_trials: int):
-        """(pool, threads) for a run of ``n_trials``: no pool when one thread suffices; the calling thread
-        is one of the ``threads`` (the pool holds the others)."""
+        """(pool, threads) for a run of ``n_trials``: no pool when one thread suffices."""
         threads = min(os.cpu_count() or 1, -(-n_trials // TRIAL_CHUNK))
         if threads <= 1:
             return None, 1
         if self._pool is None or self._pool_size != threads:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool = concurrent.futures.ThreadPoolExecutor(threads - 1, thread_name_prefix="mock-chip")
+            self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mock-chip")
             self._pool_size = threads
         return self._pool, threads
 

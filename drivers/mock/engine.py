@@ -170,8 +170,8 @@ def simulate(
                   arrives at its tick plus the input latency plus jitter
     trials:       (simulated time (T,) s, duration (T,) ticks); spikes count only inside the duration
     spike_budget: (per-trial budget (T,) int64, per-run maximum) of spikes that reach the host
-    pool:         an executor with ``workers`` - 1 threads for the chunks; this thread runs chunks too
-                  (None: this thread alone)
+    pool:         an executor with ``workers`` threads for the chunks (this thread runs the first one;
+                  None: this thread runs all)
     cancel:       uint8 (1,); setting it nonzero from any thread ends the run with ``DeviceError``
     """
     sim_end, ticks = (np.ascontiguousarray(x, np.float64 if k == 0 else np.int64) for k, x in enumerate(trials))
@@ -267,7 +267,7 @@ def _noise_row(noise: Noise) -> np.ndarray:
 def _run_chunks(chunk, T: int, max_spikes: int, pool, workers: int) -> list:
     """Results of every chunk in trial order; each chunk may keep at most the spikes still allowed
     when it starts, and at most twice the pool's threads are queued at once. The first chunk runs
-    in this thread while the pool starts the next ones (no hand-off for it)."""
+    in this thread while the pool starts the next ones (no hand-off and wait for it)."""
     starts = list(range(0, T, TRIAL_CHUNK))
     kept, parts = 0, []
     if pool is None or len(starts) == 1:
