@@ -21,6 +21,7 @@ GIL); at most a few chunks are in flight, so the spikes held at once stay bounde
 from __future__ import annotations
 
 import collections
+import itertools
 
 import attrs
 import numpy as np
@@ -169,7 +170,8 @@ def simulate(
                   arrives at its tick plus the input latency plus jitter
     trials:       (simulated time (T,) s, duration (T,) ticks); spikes count only inside the duration
     spike_budget: (per-trial budget (T,) int64, per-run maximum) of spikes that reach the host
-    pool:         an executor with ``workers`` threads for the chunks (None: this thread)
+    pool:         an executor with ``workers`` threads for the chunks (this thread runs the first one;
+                  None: this thread runs all)
     cancel:       uint8 (1,); setting it nonzero from any thread ends the run with ``DeviceError``
     """
     sim_end, ticks = (np.ascontiguousarray(x, np.float64 if k == 0 else np.int64) for k, x in enumerate(trials))
@@ -264,7 +266,8 @@ def _noise_row(noise: Noise) -> np.ndarray:
 
 def _run_chunks(chunk, T: int, max_spikes: int, pool, workers: int) -> list:
     """Results of every chunk in trial order; each chunk may keep at most the spikes still allowed
-    when it starts, and at most twice the pool's threads run at once."""
+    when it starts, and at most twice the pool's threads are queued at once. The first chunk runs
+    in this thread while the pool starts the next ones (no hand-off and wait for it)."""
     starts = list(range(0, T, TRIAL_CHUNK))
     kept, parts = 0, []
     if pool is None or len(starts) == 1:
@@ -272,18 +275,16 @@ def _run_chunks(chunk, T: int, max_spikes: int, pool, workers: int) -> list:
             parts.append(chunk(lo, max_spikes - kept))
             kept += parts[-1][1].size
         return parts
-    window = collections.deque()
-    todo = iter(starts)
-    for lo in todo:
-        window.append(pool.submit(chunk, lo, max_spikes))
-        if len(window) >= 2 * workers:
-            break
-    while window:
-        parts.append(window.popleft().result())
-        kept += parts[-1][1].size
+    todo = iter(starts[1:])
+    window = collections.deque(pool.submit(chunk, lo, max_spikes) for lo in itertools.islice(todo, 2 * workers - 1))
+    done = chunk(starts[0], max_spikes)
+    while done is not None:
+        parts.append(done)
+        kept += done[1].size
         lo = next(todo, None)
         if lo is not None:
             window.append(pool.submit(chunk, lo, max(max_spikes - kept, 0)))
+        done = window.popleft().result() if window else None
     return parts
 
 

@@ -154,6 +154,28 @@ def _cadc_codes(P, S, rec, trial, j, s, t, offset, columns, key, out):
         out[trial, j, columns[i]] = min(max(round(v), 0.0), float(chip.CADC_MAX))
 
 
+# Calls (not inlined bodies) from ``run_trials``: an inlined body would take the kernel's reference
+# counting, an atomic increment and decrement per array argument on every event (~10 % of a trial).
+@numba.njit(**_FAST)
+def _pop(Q, n):
+    return heap.pop(Q, n)
+
+
+@numba.njit(**_FAST)
+def _push(Q, n, t, kind, ident, stamp):
+    return heap.push(Q, n, t, kind, ident, stamp)
+
+
+@numba.njit(**_FAST)
+def _enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
+    return neuron.enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
+
+
+@numba.njit(**_FAST)
+def _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
+    return neuron.wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+
+
 @numba.njit(cache=True)
 def _grown(a):
     out = np.empty(2 * a.size, a.dtype)
@@ -200,7 +222,7 @@ def run_trials(
         hn, ep, jm, jc, k = 0, 0, 0, 0, 0
         s0, w = 0.0, min(H, end)
         for q in range(na):
-            hn = neuron.enter(P, S, Q, hn, active[q], keys, 0, 0.0, w, m_rms)
+            hn = _enter(P, S, Q, hn, active[q], keys, 0, 0.0, w, m_rms)
         while True:
             if cancel[0] != 0:
                 return o_count, o_tick[:n_out], o_neur[:n_out], dropped, True
@@ -231,14 +253,14 @@ def run_trials(
                     ep += 1
                     continue
                 kind, i, stamp = Q[0, heap.KIND], int(Q[0, heap.ID]), Q[0, heap.STAMP]
-                hn = heap.pop(Q, hn)
+                hn = _pop(Q, hn)
                 if kind == ARRIVAL:
                     hn, na = neuron.deliver(n_ptr, n_idx, n_qe, n_qi, i, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                 elif stamp != S[i, STAMP]:
                     continue
                 elif kind == WAKE:
                     if S[i, MODE] == SAFE:
-                        hn, na = neuron.wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
+                        hn, na = _wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
                 elif kind == RELEASE:
                     hn = neuron.release(P, S, Q, hn, i, s0, s, w)
                 else:  # neuron i spikes at t
@@ -265,10 +287,10 @@ def run_trials(
                     S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * z_theta
                     S[i, HOLD] = t + P[i, T_REF]
                     if S[i, HOLD] < s_end:
-                        hn = heap.push(Q, hn, S[i, HOLD], RELEASE, i, S[i, STAMP])
+                        hn = _push(Q, hn, S[i, HOLD], RELEASE, i, S[i, STAMP])
                     if n_ptr[i + 1] > n_ptr[i]:
                         t_arr = t + noise[LATENCY] + noise[JIT_RMS] * z_jit
-                        hn = heap.push(Q, hn, max(t_arr, t), ARRIVAL, i, 0.0)
+                        hn = _push(Q, hn, max(t_arr, t), ARRIVAL, i, 0.0)
             if madc_n > 0 and jm == madc_n:
                 S[m_col, PIN] = 0.0
             if n_cadc > 0 and jc == n_cadc:

@@ -321,13 +321,13 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
         safe = S[i, MODE] == SAFE and _absorbable(P, S, i, s0 + s, e)
         if not safe:
             n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
-        grow_a = G[row_g, 0, i]
-        grow_b = G[row_g, 1, i] if e != 0.0 else 0.0
-        grow_c = G[row_g, 2, i] if h != 0.0 else 0.0
+        grow_a, grow_b, grow_c = G[row_g, 0, i], 0.0, 0.0
         if delta != 0.0:
             grow_a *= _exp_small(delta * P[i, RATE_M])
-            grow_b *= _exp_small(delta * P[i, RATE_E])
-            grow_c *= _exp_small(delta * P[i, RATE_I])
+        if e != 0.0:
+            grow_b = G[row_g, 1, i] * _exp_small(delta * P[i, RATE_E]) if delta != 0.0 else G[row_g, 1, i]
+        if h != 0.0:
+            grow_c = G[row_g, 2, i] * _exp_small(delta * P[i, RATE_I]) if delta != 0.0 else G[row_g, 2, i]
         if safe:
             fa, fb, fc = _since(P, S, i, k, s0)
             _absorb(P, S, i, e, h, grow_a * fa, grow_b * fb, grow_c * fc)
