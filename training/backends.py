@@ -58,9 +58,16 @@ class Backend:
 
 
 def calibration_target(config) -> calibration.CalibrationTarget:
-    """The calibration target of the run's neuron model (tau_mem, tau_syn, t_refrac)."""
+    """The calibration target of the run's neuron model (tau_mem, tau_syn, t_refrac) at its operating
+    point (v_threshold, weight_gain)."""
     return calibration.CalibrationTarget(
-        tau_mem=config.tau_mem, tau_syn_exc=config.tau_syn, tau_syn_inh=config.tau_syn, refractory=config.t_refrac
+        tau_mem=config.tau_mem,
+        tau_syn_exc=config.tau_syn,
+        tau_syn_inh=config.tau_syn,
+        refractory=config.t_refrac,
+        v_threshold=config.v_threshold,
+        weight_gain_exc=config.weight_gain,
+        weight_gain_inh=config.weight_gain,
     )
 
 

@@ -14,7 +14,8 @@ import pathlib
 
 import attrs
 
-from hil.chip import CADC_MIN_PERIOD_S
+from calibration.target import WEIGHT_GAIN_RANGE
+from hil.chip import CADC_MIN_PERIOD_S, V_THRESHOLD_RANGE
 from hil.errors import ConfigError
 
 SOFTWARE = "software"  # the device value that selects the ideal model instead of a chip
@@ -190,6 +191,20 @@ class TrainerConfig:
         "no gradient from samples whose label neuron is silent (bumping revives it; see training.bumping)",
     )
     bump_anneal: bool = _field(True, _bool, "scale the bump with the learning-rate schedule")
+    # --- the chip's operating point: calibration targets (leak and reset stay at 80 LSB) ------------
+    v_threshold: float = _real_field(
+        220.0,
+        _check(lambda v: _is_real(v) and 85 <= v <= V_THRESHOLD_RANGE[1], f"85..{V_THRESHOLD_RANGE[1]:g} CADC LSB"),
+        "calibration target: threshold in CADC LSB (220: a 140 LSB threshold distance, half the relative noise of 150)",
+    )
+    weight_gain: float = _real_field(
+        2.0,
+        _check(
+            lambda v: _is_real(v) and WEIGHT_GAIN_RANGE[0] <= v <= WEIGHT_GAIN_RANGE[1],
+            f"{WEIGHT_GAIN_RANGE[0]:g}..{WEIGHT_GAIN_RANGE[1]:g} LSB per weight LSB",
+        ),
+        "calibration target: synaptic current per weight LSB, both signs (LSB)",
+    )
 
     def __attrs_post_init__(self):
         if self.readout == "max_membrane" and self.loss != "first_spike_ce":
