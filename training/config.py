@@ -19,6 +19,7 @@ from hil.chip import CADC_MIN_PERIOD_S, V_THRESHOLD_RANGE
 from hil.errors import ConfigError
 
 SOFTWARE = "software"  # the device value that selects the ideal model instead of a chip
+MEMBRANE_READOUT_MAX_V_THRESHOLD = 165.0  # LSB: 80 + 2 x 85 = 250 < 255, the CADC's top
 
 
 def _check(predicate, allowed):
@@ -211,6 +212,13 @@ class TrainerConfig:
             raise ConfigError(
                 f"TrainerConfig.loss = {self.loss!r} with readout = 'max_membrane' (whose loss is the cross-entropy "
                 "of the peak membranes); allowed: readout = 'first_spike' for this loss"
+            )
+        if self.readout == "max_membrane" and self.v_threshold > MEMBRANE_READOUT_MAX_V_THRESHOLD:
+            raise ConfigError(
+                f"TrainerConfig.v_threshold = {self.v_threshold:g} with readout = 'max_membrane'; allowed: <= "
+                f"{MEMBRANE_READOUT_MAX_V_THRESHOLD:g} LSB, so that a peak of twice the threshold distance above the "
+                "leak (80) stays inside the CADC's range (255) and below the highest threshold the chip can set "
+                "(set v_threshold=150, weight_gain=1)"
             )
         n_layers = len(self.hidden_sizes) + 1
         if isinstance(self.max_spikes, tuple) and len(self.max_spikes) != n_layers:

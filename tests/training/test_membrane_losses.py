@@ -72,7 +72,9 @@ def test_silent_penalty_by_hand():
 
 
 def test_config_builds_the_membrane_losses_and_they_need_samples():
-    assert loss_from_config(TrainerConfig(readout="max_membrane", readout_scale=3.0)) == MaxMembraneCrossEntropy(3.0)
+    assert loss_from_config(
+        TrainerConfig(readout="max_membrane", readout_scale=3.0, v_threshold=150.0)
+    ) == MaxMembraneCrossEntropy(3.0)
     loss = loss_from_config(TrainerConfig(silent_loss=5.0))
     assert isinstance(loss, SilentMembraneLoss) and loss.weight == 5.0 and isinstance(loss.base, FirstSpikeCrossEntropy)
     times = torch.full((2, 3, 1), INF)
@@ -137,6 +139,7 @@ def test_bump_output_off_leaves_the_output_weights_alone():
 @pytest.mark.parametrize("device", ["software", "mock://?seed=5&noise=off"])
 def test_both_options_train_on_both_backends_and_count_the_samples_bytes(tmp_path, device):
     small = dict(train_size=150, test_size=60, n_hidden=40, batch_size=30, epochs=2, device=device)
+    small |= {"v_threshold": 150.0, "weight_gain": 1.0}  # the readout's peaks must fit the CADC's range
     reports = {}
     for name, extra in {"spikes": {}, "readout": {"readout": "max_membrane"}, "silent": {"silent_loss": 24.0}}.items():
         config = TrainerConfig.from_dict({**small, **extra, "init_output_mean": 0.3, "bump_output": name != "silent"})

@@ -92,9 +92,11 @@ def test_bad_config_values_are_refused_before_a_device():
         TrainerConfig(sample_period_s=1e-6)
     with pytest.raises(ConfigError, match="loss = 'spike_time_mse' with readout = 'max_membrane'"):
         TrainerConfig(readout="max_membrane", loss="spike_time_mse")
+    with pytest.raises(ConfigError, match=r"v_threshold = 220 with readout = 'max_membrane'; allowed: <= 165"):
+        TrainerConfig(readout="max_membrane")  # the default operating point: peaks would leave the CADC's range
     chain = layers((4,), 3, (1, 1))
     assert request_for(TrainerConfig(), chain) is None
-    assert request_for(TrainerConfig(readout="max_membrane"), chain).layers == ("output",)
+    assert request_for(TrainerConfig(readout="max_membrane", v_threshold=150.0), chain).layers == ("output",)
     assert request_for(TrainerConfig(silent_loss=1.0), chain).layers == ("hidden0", "output")
 
 
@@ -159,6 +161,8 @@ def test_readout_samples_replayed_have_exactly_the_adjoint_of_the_model_at_the_r
         test_size=20,
         readout="max_membrane",
         dtype="float64",
+        v_threshold=150.0,
+        weight_gain=1.0,
     )
     measured, _, net = device_and_model(config)
     assert not torch.isfinite(measured.times["output"]).any()
