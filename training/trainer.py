@@ -159,16 +159,7 @@ class Trainer:
         if self.group.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         generator = torch.Generator().manual_seed(self.config.seed)
-        with open_backend(
-            self.config,
-            self.chain,
-            self.train_data.n_inputs,
-            self.placement,
-            url=self.device_url,
-            calibration_file=self._calibration_file(),
-            generator=generator,
-            progress=self.progress,
-        ) as backend:
+        with self.open_backend(generator) as backend:
             self._announce(backend)
             if self.init_weights is not None:  # before _setup: the weight average starts from them
                 run_files.load_weights(backend.network, self.init_weights, clip=True)
@@ -180,6 +171,20 @@ class Trainer:
                 self._write_metrics(state.history)
             final = self._epochs(state, loop)
             return self._finish(state, loop, backend, final, time.perf_counter() - start)
+
+    def open_backend(self, generator: torch.Generator) -> Backend:
+        """The run's backend (this rank's device, calibrated, or software) as ``run`` opens it; a context
+        manager. ``generator`` draws the initial weights."""
+        return open_backend(
+            self.config,
+            self.chain,
+            self.train_data.n_inputs,
+            self.placement,
+            url=self.device_url,
+            calibration_file=self._calibration_file(),
+            generator=generator,
+            progress=self.progress,
+        )
 
     def _calibration_file(self) -> str | None:
         c = self.config

@@ -10,7 +10,6 @@ import torch
 import hil
 from hil import SPIKE_DTYPE, CadcSamples, MadcTrace, Measurement, chip
 from hil.errors import ConfigError, ProtocolError
-from training.backends import open_backend
 from training.config import TrainerConfig
 from training.lif import spike_times
 from training.membrane import SampleRequest, device_samples, request_for, trials_per_run
@@ -113,16 +112,7 @@ def test_a_reply_with_samples_outside_the_trial_or_without_them_is_a_protocol_er
 def device_and_model(config, n=20):
     """(device Forward, ideal-model Forward at the device's sample times, network) on the config's chip."""
     trainer = Trainer(config, "/tmp/unused-membrane-test", progress=False)
-    backend = open_backend(
-        config,
-        trainer.chain,
-        trainer.train_data.n_inputs,
-        trainer.placement,
-        url=config.device,
-        calibration_file=None,
-        generator=torch.Generator().manual_seed(0),
-        progress=False,
-    )
+    backend = trainer.open_backend(torch.Generator().manual_seed(0))
     with backend as b:
         net = b.network
         x = trainer.train_data.inputs[:n].to(net.dtype)

@@ -10,7 +10,6 @@ import torch
 import hil
 from hil.errors import ConfigError
 from training import load_run
-from training.backends import open_backend
 from training.config import TrainerConfig
 from training.trainer import Trainer
 
@@ -43,16 +42,7 @@ def test_hidden_neurons_that_spike_several_times_learn_on_the_chip(tmp_path):
     run = load_run(tmp_path)
     assert run.layers[0].layer.max_spikes == 3 and float(run.layers[0].lif.t_refrac.mean()) < 3e-6
     # the chip's hidden neurons do fire more than once with the trained weights, and the trainer keeps those spikes
-    with open_backend(
-        config,
-        trainer.chain,
-        5,
-        trainer.placement,
-        url=config.device,
-        calibration_file=None,
-        generator=torch.Generator().manual_seed(0),
-        progress=False,
-    ) as backend:
+    with trainer.open_backend(torch.Generator().manual_seed(0)) as backend:
         with torch.no_grad():
             for name, w in run.weights().items():
                 backend.network.weights[name].copy_(torch.from_numpy(w))

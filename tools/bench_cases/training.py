@@ -11,7 +11,6 @@ from bench import case
 
 import hil
 from hil import chip, wire
-from training.backends import open_backend
 from training.config import TrainerConfig
 from training.losses import Outputs
 from training.membrane import SampleRequest
@@ -24,18 +23,7 @@ def _setup(batch: int):
     """The default run's device network on its calibrated chip, one batch of training inputs and labels, the loss."""
     config = TrainerConfig(grad_check_batches=0)
     trainer = Trainer(config, "/tmp/bench-training", progress=False)
-    backend = _open.enter_context(
-        open_backend(
-            config,
-            trainer.chain,
-            trainer.train_data.n_inputs,
-            trainer.placement,
-            url=config.device,
-            calibration_file=None,
-            generator=torch.Generator().manual_seed(0),
-            progress=False,
-        )
-    )
+    backend = _open.enter_context(trainer.open_backend(torch.Generator().manual_seed(0)))
     net = backend.network
     x, y = trainer.train_data.inputs[:batch].to(net.dtype), trainer.train_data.targets[:batch]
 
