@@ -38,9 +38,12 @@ Data-parallel on several chips (one process per chip; see docs/scaling.md):
 """
 
 
+TRAIN_PROG, EVALUATE_PROG = "hil-train", "hil-evaluate"  # the console scripts' names, also used by tools/*
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train",
+        prog=TRAIN_PROG,
         description=TRAIN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="config fields (--set NAME=VALUE, or keys of --config; default, meaning):\n" + describe_fields(),
@@ -230,7 +233,7 @@ def _print_summary(out: pathlib.Path, report: dict) -> None:
 
 def train_main(argv=None) -> int:
     """``tools/train`` / ``hil-train``."""
-    return hil.cli.run("train", _train, argv)
+    return hil.cli.run(TRAIN_PROG, _train, argv)
 
 
 EVALUATE_EXAMPLES = """\
@@ -242,7 +245,7 @@ EVALUATE_EXAMPLES = """\
 
 def _evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="evaluate",
+        prog=EVALUATE_PROG,
         description="Evaluate a finished training run's network, or a NIR graph, on a device (or in software) "
         "on the test split of a data set.",
         epilog=EVALUATE_EXAMPLES,
@@ -296,7 +299,7 @@ def _evaluate(argv) -> int:
 
 def evaluate_main(argv=None) -> int:
     """``tools/evaluate`` / ``hil-evaluate``."""
-    return hil.cli.run("evaluate", _evaluate, argv)
+    return hil.cli.run(EVALUATE_PROG, _evaluate, argv)
 
 
 if __name__ == "__main__":  # the entry torch.distributed.run starts on every rank (see ``launch``)

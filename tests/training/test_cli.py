@@ -59,7 +59,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_1(tmp_path, capsys, make, matc
     (tmp_path / "a-file").write_text("x")
     assert train_main([*make(tmp_path), "--quiet"]) == 1
     lines = errors(capsys)
-    assert len(lines) == 1 and lines[0].startswith("train: error: ") and match in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("hil-train: error: ") and match in lines[0], lines
 
 
 def test_missing_replay_file_is_one_line_not_a_traceback(tmp_path):
@@ -78,7 +78,7 @@ def test_missing_replay_file_is_one_line_not_a_traceback(tmp_path):
         timeout=120,
     )
     assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert p.stderr.startswith("train: error: ") and "missing.hilrec" in p.stderr.splitlines()[0]
+    assert p.stderr.startswith("hil-train: error: ") and "missing.hilrec" in p.stderr.splitlines()[0]
 
 
 def _checkpoint_cases(path: pathlib.Path, good: dict) -> dict:
