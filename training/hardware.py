@@ -57,24 +57,25 @@ def input_latency_s(result) -> float:
 
 
 class QuantisedWeights(torch.autograd.Function):
-    """Model weights -> (hardware int weights, per-neuron effective model weights) with a straight-through gradient.
+    """(model weights, their hardware int weights) -> per-neuron effective model weights with a straight-through
+    gradient.
 
-    Forward: ``hw = hil.quantize(w, scale)``; the effective weight neuron ``j`` sees is
-    ``hw / scale_j`` (excitatory or inhibitory scale by sign). Backward: the rounding is
-    treated as identity, so ``d w_eff / d w = scale / scale_j``.
+    ``hw = hil.quantize(w, scale)`` comes in; the effective weight neuron ``j`` sees is ``hw / scale_j``
+    (excitatory or inhibitory scale by sign). Backward: the rounding is treated as identity, so
+    ``d w_eff / d w = scale / scale_j``.
     """
 
     @staticmethod
-    def forward(ctx, w, scale: float, scale_exc, scale_inh):
-        hw = torch.from_numpy(hil.quantize(w.detach().numpy(), scale)).to(w.dtype)
+    def forward(ctx, w, hw, scale: float, scale_exc, scale_inh):
+        hw = hw.to(w.dtype)
         per_neuron = torch.where(torch.where(hw != 0, hw, w) > 0, scale_exc, scale_inh)
         ctx.save_for_backward(scale / per_neuron)
-        return hw / per_neuron, hw
+        return hw / per_neuron
 
     @staticmethod
-    def backward(ctx, grad_eff, grad_hw):
+    def backward(ctx, grad_eff):
         (factor,) = ctx.saved_tensors
-        return grad_eff * factor, None, None, None
+        return grad_eff * factor, None, None, None, None
 
 
 class DeviceNetwork(SpikingNetwork):
@@ -143,8 +144,8 @@ class DeviceNetwork(SpikingNetwork):
         out = {}
         for name, w in self.weights.items():
             scale, s_exc, s_inh = self._scales[name]
-            eff, hw = QuantisedWeights.apply(w, scale, s_exc, s_inh)
-            out[name] = (eff, hw.detach().to(torch.int8).numpy())
+            hw = hil.quantize(w.detach().numpy(), scale)
+            out[name] = (QuantisedWeights.apply(w, torch.from_numpy(hw), scale, s_exc, s_inh), hw)
         return out
 
     def weight_limits(self) -> dict[str, float]:
