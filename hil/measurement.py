@@ -121,10 +121,7 @@ class Measurement:
 
     def spike_times_and_beyond(self, neurons=None, max_spikes: int = 1) -> tuple[np.ndarray, int]:
         """``(spike_times(neurons, max_spikes), count_beyond(neurons, max_spikes))`` from one pass over the spikes."""
-        ticks, beyond = self._dense_ticks(neurons, max_spikes)
-        out = ticks.astype(np.float64) * chip.TICK_S
-        out[ticks == NO_SPIKE_TICK] = np.inf
-        return out, beyond
+        return self._dense(neurons, max_spikes, seconds=True)
 
     def first_spike_times(self, neurons=None) -> np.ndarray:
         """(n_trials, len(neurons)) first spike time in seconds, ``inf`` for silent neurons."""
@@ -132,19 +129,24 @@ class Measurement:
 
     def spike_ticks(self, neurons=None, max_spikes: int = 1) -> np.ndarray:
         """Like ``spike_times`` in ticks (uint64), ``uint64 max`` where none."""
-        return self._dense_ticks(neurons, max_spikes)[0]
+        return self._dense(neurons, max_spikes, seconds=False)[0]
 
     def count_beyond(self, neurons=None, max_spikes: int = 1) -> int:
         """How many spikes of ``neurons`` ``spike_times(neurons, max_spikes)`` leaves out."""
-        return self._dense_ticks(neurons, max_spikes)[1]
+        return self._dense(neurons, max_spikes, seconds=False)[1]
 
-    def _dense_ticks(self, neurons, max_spikes: int) -> tuple[np.ndarray, int]:
-        """(n_trials, len(neurons), max_spikes) ticks (``NO_SPIKE_TICK`` where none) and the spikes left out."""
+    def _dense(self, neurons, max_spikes: int, seconds: bool) -> tuple[np.ndarray, int]:
+        """(n_trials, len(neurons), max_spikes) spike times in seconds (``inf`` where none) or ticks
+        (``NO_SPIKE_TICK`` where none), and the number of spikes left out."""
         trial, column, tick, rank = self._ranked(neurons)
         n_columns = chip.N_NEURONS if neurons is None else len(neurons)
-        out = np.full((self.n_trials, n_columns, max_spikes), NO_SPIKE_TICK, np.uint64)
-        kept = rank < max_spikes
-        out[trial[kept], column[kept], rank[kept]] = tick[kept]
+        shape, kept = (self.n_trials, n_columns, max_spikes), rank < max_spikes
+        if seconds:
+            out = np.full(shape, np.inf)
+            out[trial[kept], column[kept], rank[kept]] = tick[kept].astype(np.float64) * chip.TICK_S
+        else:
+            out = np.full(shape, NO_SPIKE_TICK, np.uint64)
+            out[trial[kept], column[kept], rank[kept]] = tick[kept]
         return out, int(kept.size - np.count_nonzero(kept))
 
     def _ranked(self, neurons):

@@ -1,6 +1,7 @@
 import numpy as np
 
 from hil import SPIKE_DTYPE, Health, Measurement, chip
+from hil.measurement import NO_SPIKE_TICK
 
 
 def _spikes(rows):
@@ -58,6 +59,8 @@ def test_dense_spike_times_match_a_spike_by_spike_reference():
             np.testing.assert_array_equal(times, ref)
             assert beyond == ref_beyond == m.count_beyond(neurons, max_spikes)
             np.testing.assert_array_equal(m.spike_times(neurons, max_spikes), ref)
+            ticks = m.spike_ticks(neurons, max_spikes)
+            np.testing.assert_array_equal(np.where(ticks == NO_SPIKE_TICK, np.inf, ticks * chip.TICK_S), ref)
     assert m.spike_times_and_beyond([], 2)[0].shape == (n_trials, 0, 2)
     empty = Measurement(_spikes([]), n_trials=2)
     assert np.all(np.isinf(empty.spike_times([1, 2], 3))) and empty.count_beyond([1], 1) == 0
