@@ -166,7 +166,13 @@ class ChipConfig:
         return f"ChipConfig(hash={self.content_hash()[:12]})"
 
     def copy(self) -> ChipConfig:
-        return ChipConfig(**{n: a.copy() for n, a in self._arrays.items()})
+        """An independent copy (the arrays copied as they are; ``validate()`` checks them)."""
+        return _wrap({n: a.copy() for n, a in self._arrays.items()})
+
+    def updated(self, source: ChipConfig, names) -> ChipConfig:
+        """A new configuration with copies of ``source``'s fields ``names`` and the other fields'
+        arrays of ``self`` shared, not copied: for an owner that never edits either (a driver's shadow)."""
+        return _wrap(self._arrays | {n: source._arrays[n].copy() for n in names})
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The field arrays by name (live references)."""
@@ -183,10 +189,12 @@ class ChipConfig:
         return self
 
     # --- validation and identity -----------------------------------------------------------
-    def validate(self) -> ChipConfig:
-        """Check every field's shape, dtype and range; raise ``ConfigError`` naming the first bad entry."""
+    def validate(self, fields=None) -> ChipConfig:
+        """Check every field's shape and dtype, and the value range of ``fields`` (names; default: all);
+        raise ``ConfigError`` naming the first bad entry. A driver that keeps a validated shadow checks
+        only the fields that differ from it (``changed_fields``)."""
         for name, spec in FIELDS.items():
-            _check(name, spec, self._arrays[name])
+            _check(name, spec, self._arrays[name], values=fields is None or name in fields)
         return self
 
     def content_hash(self) -> str:
@@ -234,6 +242,11 @@ class ChipConfig:
                 raise ConfigError(f"block {key}: {name} has shape {value.shape}, expected {target[name].shape}")
             _check_values(name, spec, value)
             target[name][...] = value
+
+    def changed_fields(self, other: ChipConfig) -> list[str]:
+        """Names of the fields in which ``other`` differs from ``self`` (in ``FIELDS`` order)."""
+        a, b = self._arrays, other._arrays
+        return [name for name in FIELDS if not np.array_equal(a[name], b[name])]
 
     def diff(self, other: ChipConfig) -> list[BlockKey]:
         """Blocks in which ``other`` differs from ``self`` (what to send to turn ``self`` into ``other``)."""
@@ -305,9 +318,17 @@ def _check_values(name, spec, arr) -> None:
         )
 
 
-def _check(name, spec, arr) -> None:
+def _check(name, spec, arr, values: bool = True) -> None:
     if arr.shape != spec.shape:
         raise ConfigError(f"ChipConfig.{name}: shape {arr.shape}, expected {spec.shape}")
     if arr.dtype != spec.dtype:
         raise ConfigError(f"ChipConfig.{name}: dtype {arr.dtype}, expected {spec.dtype}")
-    _check_values(name, spec, arr)
+    if values:
+        _check_values(name, spec, arr)
+
+
+def _wrap(arrays: dict) -> ChipConfig:
+    """A ``ChipConfig`` holding ``arrays`` (every field, already of its shape and dtype) as they are."""
+    config = object.__new__(ChipConfig)
+    object.__setattr__(config, "_arrays", arrays)
+    return config

@@ -117,10 +117,11 @@ class Measurement:
         ``neurons`` lists neuron circuits (default: all 512); column ``j`` holds neuron ``neurons[j]``.
         Later spikes beyond ``max_spikes`` are left out; ``count_beyond`` says how many.
         """
-        ticks = self.spike_ticks(neurons, max_spikes)
-        out = ticks.astype(np.float64) * chip.TICK_S
-        out[ticks == NO_SPIKE_TICK] = np.inf
-        return out
+        return self.spike_times_and_beyond(neurons, max_spikes)[0]
+
+    def spike_times_and_beyond(self, neurons=None, max_spikes: int = 1) -> tuple[np.ndarray, int]:
+        """``(spike_times(neurons, max_spikes), count_beyond(neurons, max_spikes))`` from one pass over the spikes."""
+        return self._dense(neurons, max_spikes, seconds=True)
 
     def first_spike_times(self, neurons=None) -> np.ndarray:
         """(n_trials, len(neurons)) first spike time in seconds, ``inf`` for silent neurons."""
@@ -128,41 +129,48 @@ class Measurement:
 
     def spike_ticks(self, neurons=None, max_spikes: int = 1) -> np.ndarray:
         """Like ``spike_times`` in ticks (uint64), ``uint64 max`` where none."""
-        column, keep, rank = self._ranked(neurons)
-        n_columns = chip.N_NEURONS if neurons is None else len(neurons)
-        out = np.full((self.n_trials, n_columns, max_spikes), NO_SPIKE_TICK, np.uint64)
-        sel = keep & (rank < max_spikes)
-        s = self.spikes[sel]
-        out[s["trial"], column[sel], rank[sel]] = s["tick"]
-        return out
+        return self._dense(neurons, max_spikes, seconds=False)[0]
 
     def count_beyond(self, neurons=None, max_spikes: int = 1) -> int:
         """How many spikes of ``neurons`` ``spike_times(neurons, max_spikes)`` leaves out."""
-        _, keep, rank = self._ranked(neurons)
-        return int(np.count_nonzero(keep & (rank >= max_spikes)))
+        return self._dense(neurons, max_spikes, seconds=False)[1]
+
+    def _dense(self, neurons, max_spikes: int, seconds: bool) -> tuple[np.ndarray, int]:
+        """(n_trials, len(neurons), max_spikes) spike times in seconds (``inf`` where none) or ticks
+        (``NO_SPIKE_TICK`` where none), and the number of spikes left out."""
+        trial, column, tick, rank = self._ranked(neurons)
+        n_columns = chip.N_NEURONS if neurons is None else len(neurons)
+        shape, kept = (self.n_trials, n_columns, max_spikes), rank < max_spikes
+        if seconds:
+            out = np.full(shape, np.inf)
+            out[trial[kept], column[kept], rank[kept]] = tick[kept].astype(np.float64) * chip.TICK_S
+        else:
+            out = np.full(shape, NO_SPIKE_TICK, np.uint64)
+            out[trial[kept], column[kept], rank[kept]] = tick[kept]
+        return out, int(kept.size - np.count_nonzero(kept))
 
     def _ranked(self, neurons):
-        """Per spike: output column, whether its neuron is selected, and its rank within (trial, neuron)."""
+        """The spikes of the selected neurons: trial, output column, tick and rank within (trial, neuron)
+        (0 for the earliest), each (k,). Only the selected spikes are sorted."""
         s = self.spikes
-        lookup = np.full(chip.N_NEURONS, -1, np.int64)
         if neurons is None:
-            lookup[:] = np.arange(chip.N_NEURONS)
+            column = s["neuron"].astype(np.int64)
+            trial, tick = s["trial"].astype(np.int64), s["tick"]
         else:
             idx = np.asarray(neurons, dtype=np.int64)
             if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= chip.N_NEURONS)):
                 raise ConfigError(f"neurons = {idx}: expected a 1-d list of neuron indices 0..{chip.N_NEURONS - 1}")
+            lookup = np.full(chip.N_NEURONS, -1, np.int64)
             lookup[idx] = np.arange(idx.size)
-        column = lookup[s["neuron"]]
-        keep = column >= 0
-        # rank of each spike among the spikes of its (trial, neuron); spikes are time-sorted per trial
-        key = s["trial"].astype(np.int64) * chip.N_NEURONS + s["neuron"]
-        order = np.lexsort((s["tick"], key))
+            column = lookup[s["neuron"]]
+            selected = np.flatnonzero(column >= 0)
+            column, trial, tick = column[selected], s["trial"][selected].astype(np.int64), s["tick"][selected]
+        key = trial * chip.N_NEURONS + column
+        order = np.lexsort((tick, key))
         sorted_key = key[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_key)) + 1] if sorted_key.size else np.zeros(0, np.int64)
-        group_start = np.zeros(sorted_key.size, np.int64)
-        if sorted_key.size:
-            group_start[starts] = starts
-            group_start = np.maximum.accumulate(group_start)
-        rank = np.empty(s.size, np.int64)
-        rank[order] = np.arange(s.size) - group_start
-        return column, keep, rank
+        first = np.ones(key.size, bool)  # first spike of its (trial, neuron) in sorted order
+        first[1:] = sorted_key[1:] != sorted_key[:-1]
+        starts = np.flatnonzero(first)
+        rank = np.empty(key.size, np.int64)
+        rank[order] = np.arange(key.size) - np.repeat(starts, np.diff(np.append(starts, key.size)))
+        return trial, column, tick, rank

@@ -9,6 +9,7 @@ the samples whose label neuron is silent add no gradient (``training.bumping``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -75,11 +76,12 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             times, diag = forward = net(x)
             labels = class_of(y)
             masked = c.mask_silent_labels and c.readout == "first_spike"  # a membrane readout has no spike to miss
-            scored = mask_silent_labels(times, labels, net.duration_s) if masked else times
-            loss = loop.loss_of(scored, y, forward.samples)
-            t0 = time.perf_counter()
-            loss.backward()
-            clock["backward_s"] += time.perf_counter() - t0
+            with one_torch_thread():
+                scored = mask_silent_labels(times, labels, net.duration_s) if masked else times
+                loss = loop.loss_of(scored, y, forward.samples)
+                t0 = time.perf_counter()
+                loss.backward()
+                clock["backward_s"] += time.perf_counter() - t0
             if b < c.grad_check_batches and loop.device is not None:
                 t0 = time.perf_counter()
                 totals["cos"].append(gradient_agreement(loop, x, y, forward.samples))
@@ -115,6 +117,26 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
         "spikes_beyond_max": int(totals["beyond"]),
         **timing,
     }
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run the torch ops inside on one intra-op thread; the caller's thread count is restored after.
+
+    The step's loss and its backward work on (batch, n) tensors, yet torch's log_softmax and its
+    backward split even a (32, 3) tensor over the OpenMP threads (three parallel regions per step).
+    After each region the OpenMP worker keeps spinning for milliseconds and takes a core from the
+    mock chip's and the EventProp kernels' threads: with torch's default two threads a step cost
+    twice the CPU of one thread (docs/benchmarks.md, "train.step"). One thread gives the same
+    values (those ops split rows, not sums); the EventProp adjoint kernel, which sizes its pool by
+    ``torch.get_num_threads()``, then runs in the calling thread.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _add(totals: dict, loss: float, correct: int, n: int, diag) -> None:

@@ -57,24 +57,25 @@ def input_latency_s(result) -> float:
 
 
 class QuantisedWeights(torch.autograd.Function):
-    """Model weights -> (hardware int weights, per-neuron effective model weights) with a straight-through gradient.
+    """(model weights, their hardware int weights) -> per-neuron effective model weights with a straight-through
+    gradient.
 
-    Forward: ``hw = hil.quantize(w, scale)``; the effective weight neuron ``j`` sees is
-    ``hw / scale_j`` (excitatory or inhibitory scale by sign). Backward: the rounding is
-    treated as identity, so ``d w_eff / d w = scale / scale_j``.
+    ``hw = hil.quantize(w, scale)`` comes in; the effective weight neuron ``j`` sees is ``hw / scale_j``
+    (excitatory or inhibitory scale by sign). Backward: the rounding is treated as identity, so
+    ``d w_eff / d w = scale / scale_j``.
     """
 
     @staticmethod
-    def forward(ctx, w, scale: float, scale_exc, scale_inh):
-        hw = torch.from_numpy(hil.quantize(w.detach().numpy(), scale)).to(w.dtype)
+    def forward(ctx, w, hw, scale: float, scale_exc, scale_inh):
+        hw = hw.to(w.dtype)
         per_neuron = torch.where(torch.where(hw != 0, hw, w) > 0, scale_exc, scale_inh)
         ctx.save_for_backward(scale / per_neuron)
-        return hw / per_neuron, hw
+        return hw / per_neuron
 
     @staticmethod
-    def backward(ctx, grad_eff, grad_hw):
+    def backward(ctx, grad_eff):
         (factor,) = ctx.saved_tensors
-        return grad_eff * factor, None, None, None
+        return grad_eff * factor, None, None, None, None
 
 
 class DeviceNetwork(SpikingNetwork):
@@ -126,10 +127,12 @@ class DeviceNetwork(SpikingNetwork):
         self.device, self.placement, self.drive_floor = device, placement, float(drive_floor)
         self.calibration = calibration
         zeros = {p.key: np.zeros(net.weight_shape(p)) for p in net.projections}
-        self._base = placement.config(zeros, 1.0, base=calibration.apply(hil.ChipConfig()))
+        # the configuration every forward pass sends: its synapse weights are overwritten in place each time
+        # (drivers copy what they keep), everything else stays as built here
+        self._config = placement.config(zeros, 1.0, base=calibration.apply(hil.ChipConfig()))
         for name in nonspiking:
             self.params[name] = nonspiking_lif(self.params[name])
-            self._base.v_threshold[placement.neurons[name]] = hil.chip.CAPMEM_MAX
+            self._config.v_threshold[placement.neurons[name]] = hil.chip.CAPMEM_MAX
         self._scales = {}
         for layer in chain:
             exc, inh = weight_scales(params, placement.neurons[layer.name])
@@ -141,8 +144,8 @@ class DeviceNetwork(SpikingNetwork):
         out = {}
         for name, w in self.weights.items():
             scale, s_exc, s_inh = self._scales[name]
-            eff, hw = QuantisedWeights.apply(w, scale, s_exc, s_inh)
-            out[name] = (eff, hw.detach().to(torch.int8).numpy())
+            hw = hil.quantize(w.detach().numpy(), scale)
+            out[name] = (QuantisedWeights.apply(w, torch.from_numpy(hw), scale, s_exc, s_inh), hw)
         return out
 
     def weight_limits(self) -> dict[str, float]:
@@ -161,9 +164,10 @@ class DeviceNetwork(SpikingNetwork):
                 "DeviceNetwork.forward: recording given while sample_request is set; allowed: one of them"
             )
         eff = self.effective_weights()
-        cfg = self._base.copy()
-        self.placement.write_weights(cfg, {p.key: eff[p.target][1] for p in self.placement.network.projections})
-        self.device.configure(cfg)
+        self.placement.write_weights(
+            self._config, {p.key: eff[p.target][1] for p in self.placement.network.projections}
+        )
+        self.device.configure(self._config)
         if request is None:
             return self._run(x, eff, recording or Recording())
         per_run = trials_per_run(request, self.device.info().limits, self.duration_s)
@@ -181,7 +185,8 @@ class DeviceNetwork(SpikingNetwork):
         out, clamped, beyond, inputs = {}, {}, {}, self.model_inputs(x)
         for layer in self.chain:
             neurons = self.placement.neurons[layer.name]
-            measured = torch.as_tensor(meas.spike_times(neurons, layer.max_spikes), dtype=self.dtype)
+            times, beyond[layer.name] = meas.spike_times_and_beyond(neurons, layer.max_spikes)
+            measured = torch.as_tensor(times, dtype=self.dtype)
             sampled = samples is not None and layer.name in samples.voltages
             replayed = replay_spike_times(
                 inputs,
@@ -196,7 +201,6 @@ class DeviceNetwork(SpikingNetwork):
             out[layer.name], clamped[layer.name] = replayed.times, int(replayed.n_clamped)
             if sampled:
                 samples.voltages[layer.name] = replayed.voltages
-            beyond[layer.name] = meas.count_beyond(neurons, layer.max_spikes)
             inputs = out[layer.name]
         diagnostics = Diagnostics(health=meas.health, clamped=clamped, beyond=beyond, measurement=meas)
         return Forward(out, diagnostics, samples)

@@ -71,16 +71,17 @@ class MockChip(DeviceBase):
         return DeviceInfo(chip_id=self._chip_id, driver=self.driver, boot_id=self._boot_id, limits=self._limits)
 
     def configure(self, config: ChipConfig) -> None:
-        """Keep ``config`` (validated, copied) as the chip state; recompute only what changed."""
+        """Keep ``config`` as the chip state; recompute only what changed. Only the fields that differ
+        from the current state are validated and copied (the others equal fields validated before)."""
         self._check_open()
         if not isinstance(config, ChipConfig):
             raise ConfigError(f"configure: expected a ChipConfig, got {type(config).__name__}")
-        config.validate()
-        changed = self._state.config.diff(config)
+        changed = self._state.config.changed_fields(config)
+        config.validate(changed)
         if changed:
-            self._state = self._state.with_config(config.copy(), changed)
+            self._state = self._state.with_config(self._state.config.updated(config, changed), changed)
             self._config_hash = self._state.config.content_hash()
-        self._log.info("configure", chip_id=self._chip_id, blocks_changed=len(changed))
+        self._log.info("configure", chip_id=self._chip_id, fields_changed=len(changed))
 
     def run(self, stimulus: Stimulus, recording: Recording = Recording()) -> Measurement:
         """Play ``stimulus``; the health counts the bytes the RUN exchange takes on the wire protocol."""

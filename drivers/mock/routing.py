@@ -75,6 +75,8 @@ def _route(inputs, labels, enable, mask, target, modes, order, start, weights, f
                 for p in range(start[h, row, syn], start[h, row, syn + 1]):
                     col = order[h, row, p]
                     matched[e] = True
+                    if weights[h, row, col] == 0:  # adds nothing (unused columns of a row carry label 0 too)
+                        continue
                     j = h * _H + col
                     if not seen[j]:
                         seen[j] = True

@@ -9,14 +9,21 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from hil.config import BlockKey, ChipConfig
+from hil.config import ChipConfig
 from hil.device import DeviceLimits
 
 from .physics import Mismatch, NeuronParameters
 from .routing import Routing
 from .wiring import Wiring
 
-_ROUTING_BLOCKS = {"crossbar", "row_modes", "synapse_row"}
+_ROUTING_FIELDS = {
+    "crossbar_enable",
+    "crossbar_mask",
+    "crossbar_target",
+    "row_modes",
+    "synapse_weights",
+    "synapse_labels",
+}
 _NOT_ANALOG = {"enable_spike_out", "neuron_label", "enable_readout"}  # fields the neuron parameters ignore
 
 
@@ -46,12 +53,12 @@ class ChipState:
         neurons, routing = NeuronParameters.of(mismatch, config), Routing(config, mismatch.synapse)
         return cls(config, neurons, routing, mismatch, limits, noise)
 
-    def with_config(self, config: ChipConfig, changed: list[BlockKey]) -> ChipState:
-        """The state after writing ``config`` (owned by the new state), which differs in blocks ``changed``."""
-        kinds = {k.kind for k in changed}
-        fields = {k.name for k in changed if k.kind == "field"}
-        params = NeuronParameters.of(self.mismatch, config) if fields - _NOT_ANALOG else self.params
-        routing = Routing(config, self.mismatch.synapse, self.routing) if kinds & _ROUTING_BLOCKS else self.routing
+    def with_config(self, config: ChipConfig, changed: list[str]) -> ChipState:
+        """The state after writing ``config`` (owned by the new state), which differs in the fields ``changed``."""
+        changed = set(changed)
+        analog = changed - _ROUTING_FIELDS - _NOT_ANALOG
+        params = NeuronParameters.of(self.mismatch, config) if analog else self.params
+        routing = Routing(config, self.mismatch.synapse, self.routing) if changed & _ROUTING_FIELDS else self.routing
         return ChipState(config, params, routing, self.mismatch, self.limits, self.noise)
 
     @property

@@ -109,6 +109,22 @@ def test_configure_rejects_invalid_config():
         MockChip().configure(cfg)
 
 
+def test_configure_keeps_its_own_copy_and_rejects_a_bad_change_without_applying_it():
+    mock = MockChip(seed=1, noise=False)
+    cfg = hil.ChipConfig()
+    cfg.synapse_weights[0, 3, 4] = 10
+    mock.configure(cfg)
+    cfg.synapse_weights[0, 3, 4] = 20  # the caller edits its configuration in place afterwards
+    assert mock.config.synapse_weights[0, 3, 4] == 10
+    cfg.arrays()["v_threshold"][7] = 1023  # out of range, in a field that differs from the chip's
+    with pytest.raises(hil.ConfigError, match=r"v_threshold\[7\] = 1023"):
+        mock.configure(cfg)
+    assert mock.config.synapse_weights[0, 3, 4] == 10  # nothing of the refused configuration was applied
+    cfg.v_threshold[7] = 600
+    mock.configure(cfg)
+    assert mock.config == cfg and mock.config.synapse_weights[0, 3, 4] == 20
+
+
 def test_input_link_overload_drops_and_counts():
     mock = MockChip(seed=1, noise=False)
     cfg = quiet_config()

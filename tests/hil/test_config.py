@@ -102,3 +102,27 @@ def test_save_load_round_trip(tmp_path):
     cfg.synapse_weights[0, 1, 2] = 33
     cfg.save(tmp_path / "c.npz")
     assert ChipConfig.load(tmp_path / "c.npz") == cfg
+
+
+def test_changed_fields_validate_of_some_fields_and_updated_copies_only_what_changed():
+    base, new = ChipConfig(), ChipConfig()
+    new.v_leak[3] = 500
+    new.synapse_weights[1, 7, 9] = 12
+    assert base.changed_fields(new) == ["v_leak", "synapse_weights"]
+    new.v_reset[0] = 5000  # out of range, in a field the check below leaves out, then includes
+    new.validate(["v_leak", "synapse_weights"])
+    with pytest.raises(ConfigError, match=r"v_reset\[0\] = 5000"):
+        new.validate(["v_leak", "v_reset"])
+    new.v_reset[0] = base.v_reset[0]
+    merged = base.updated(new, ["v_leak", "synapse_weights"])
+    assert merged == new and merged.changed_fields(new) == []
+    assert merged.v_reset is base.v_reset  # unchanged fields are shared with self
+    new.v_leak[3] = 1
+    new.synapse_weights[1, 7, 9] = 2
+    assert merged.v_leak[3] == 500 and merged.synapse_weights[1, 7, 9] == 12  # changed ones are copies
+    bad = ChipConfig()
+    bad.synapse_weights[0, 0, 0] = 64
+    copy = bad.copy()  # a copy takes the arrays as they are; validate() reports them
+    assert copy.synapse_weights[0, 0, 0] == 64 and copy.synapse_weights is not bad.synapse_weights
+    with pytest.raises(ConfigError, match="synapse_weights"):
+        copy.validate()

@@ -1,6 +1,7 @@
 import numpy as np
 
 from hil import SPIKE_DTYPE, Health, Measurement, chip
+from hil.measurement import NO_SPIKE_TICK
 
 
 def _spikes(rows):
@@ -32,3 +33,34 @@ def test_spikes_of_trial_and_health_sum():
     assert Health(retries=1, bytes_sent=10) + Health(retries=2, link_errors=1) == Health(
         retries=3, link_errors=1, bytes_sent=10
     )
+
+
+def _reference_times(spikes, n_trials, neurons, max_spikes):
+    """Spike by spike: each (trial, neuron)'s ticks in ascending order, the first max_spikes kept."""
+    out = np.full((n_trials, len(neurons), max_spikes), np.inf)
+    beyond = 0
+    for j, n in enumerate(neurons):
+        for t in range(n_trials):
+            ticks = sorted(int(s["tick"]) for s in spikes if s["trial"] == t and s["neuron"] == n)
+            out[t, j, : min(len(ticks), max_spikes)] = np.array(ticks[:max_spikes]) * chip.TICK_S
+            beyond += max(len(ticks) - max_spikes, 0)
+    return out, beyond
+
+
+def test_dense_spike_times_match_a_spike_by_spike_reference():
+    rng = np.random.default_rng(3)
+    n_trials, n = 5, 400
+    rows = sorted(zip(rng.integers(0, n_trials, n), rng.integers(0, 3000, n), rng.integers(0, 12, n), strict=True))
+    m = Measurement(_spikes(rows), n_trials=n_trials)
+    for neurons in ([0, 3, 5, 11], [7], [11, 2, 9, 4, 1], list(range(12))):
+        for max_spikes in (1, 2, 7):
+            times, beyond = m.spike_times_and_beyond(neurons, max_spikes)
+            ref, ref_beyond = _reference_times(m.spikes, n_trials, neurons, max_spikes)
+            np.testing.assert_array_equal(times, ref)
+            assert beyond == ref_beyond == m.count_beyond(neurons, max_spikes)
+            np.testing.assert_array_equal(m.spike_times(neurons, max_spikes), ref)
+            ticks = m.spike_ticks(neurons, max_spikes)
+            np.testing.assert_array_equal(np.where(ticks == NO_SPIKE_TICK, np.inf, ticks * chip.TICK_S), ref)
+    assert m.spike_times_and_beyond([], 2)[0].shape == (n_trials, 0, 2)
+    empty = Measurement(_spikes([]), n_trials=2)
+    assert np.all(np.isinf(empty.spike_times([1, 2], 3))) and empty.count_beyond([1], 1) == 0
