@@ -111,7 +111,8 @@ def _adjoint_trials(
                     break
                 if t < now and (lam_v != 0.0 or lam_i != 0.0):
                     if uniform and t == t_event and now == (ev_times[e + 1] if e + 1 < n_events else t_max):
-                        filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e + 1)
+                        if filled <= e + 1:
+                            filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e + 1)
                         decay_mem, decay_syn, response = gaps[0, e + 1], gaps[1, e + 1], gaps[2, e + 1]
                     else:
                         decay_mem, decay_syn, response = propagators(
