@@ -80,15 +80,16 @@ def _adjoint_trials(
     n_out, n_spikes, n_samples = weights.shape[1], spikes.shape[2], samples.shape[1]
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     gaps = np.empty((3, inputs.shape[1] + 1))
+    shared = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0])  # every neuron's, if uniform
     for b in range(lo, hi):
         n_events = counts[b]
         gather_events(inputs[b], order[b], n_events, k, ev_times, ev_source)
         grad_inputs[b] = 0.0
-        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
+        filled = 0  # gaps of this trial in the shared table
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
         for j in range(n_out):
             tau_mem, tau_syn = params[TAU_MEM, j], params[TAU_SYN, j]
-            consts = neuron_constants(tau_mem, tau_syn)
+            consts, mem_over_syn = shared if uniform else neuron_constants(tau_mem, tau_syn), tau_mem / tau_syn
             seg = 0  # spikes before t_max; the sweep starts in the free segment after the last one
             while seg < n_spikes and spikes[b, j, seg, TIME] < t_max:
                 seg += 1
@@ -118,7 +119,7 @@ def _adjoint_trials(
                         decay_mem, decay_syn, response = propagators(
                             now - t, consts[0], consts[1], consts[2], consts[3], consts[4], form
                         )
-                    lam_v, lam_i = _back(lam_v, lam_i, decay_mem, decay_syn, response, tau_mem / tau_syn)
+                    lam_v, lam_i = _back(lam_v, lam_i, decay_mem, decay_syn, response, mem_over_syn)
                 now = min(now, t)
                 if t_event == t:
                     grad_weights[ev_source[e], j] -= tau_syn * lam_i

@@ -212,15 +212,16 @@ def _simulate_trials(
     max_spikes = out.shape[2]
     gaps = np.empty((3, inputs.shape[1] + 1))
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
+    shared = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0])  # every neuron's, if uniform
     for b in range(lo, hi):
         n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
         counts[b] = n_events
-        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
+        filled = 0  # gaps of this trial in the shared table
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
         n_samples = trial_samples.shape[0]
         for j in range(n_out):
             tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
-            consts = neuron_constants(tau_mem, tau_syn)
+            consts = shared if uniform else neuron_constants(tau_mem, tau_syn)
             rate_syn, v_leak = consts[1], params[V_LEAK, j]
             for m in range(max_spikes):
                 out[b, j, m, TIME], out[b, j, m, DRIVE], out[b, j, m, RESTART], out[b, j, m, DRIVE_AFTER] = (
