@@ -26,7 +26,7 @@ from .events import gather_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .free_evolution import gap_propagators, neuron_constants, propagators
 from .parameters import TAU_MEM, TAU_SYN, Dynamics
-from .threads import chunk_size, claim, finish, run_kernel
+from .threads import chunk_size, chunks, run_kernel
 
 _NO_POINT = -math.inf
 
@@ -39,15 +39,10 @@ def _back(lam_v, lam_i, decay_mem, decay_syn, response, mem_over_syn):
 
 @numba.njit(cache=True, nogil=True)
 def _adjoint_kernel(counter, size, partial, *args):
-    """Run chunks of ``size`` trials, claimed from ``counter``, through _adjoint_trials; chunk c
-    adds its weight gradient to partial[c]."""
-    batch = args[0].shape[0]
-    while True:
-        lo = claim(counter) * size
-        if lo >= batch:
-            break
-        _adjoint_trials(lo, min(batch, lo + size), *args, partial[lo // size])
-        finish(counter)
+    """Run the chunks of ``size`` trials this thread claims from ``counter`` through
+    _adjoint_trials; chunk c adds its weight gradient to partial[c]."""
+    for lo, hi in chunks(counter, size, args[0].shape[0]):
+        _adjoint_trials(lo, hi, *args, partial[lo // size])
 
 
 @numba.njit(cache=True)
@@ -80,15 +75,16 @@ def _adjoint_trials(
     n_out, n_spikes, n_samples = weights.shape[1], spikes.shape[2], samples.shape[1]
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
     gaps = np.empty((3, inputs.shape[1] + 1))
+    shared = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0])  # every neuron's, if uniform
     for b in range(lo, hi):
         n_events = counts[b]
         gather_events(inputs[b], order[b], n_events, k, ev_times, ev_source)
         grad_inputs[b] = 0.0
-        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
+        filled = 0  # gaps of this trial in the shared table
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
         for j in range(n_out):
             tau_mem, tau_syn = params[TAU_MEM, j], params[TAU_SYN, j]
-            consts = neuron_constants(tau_mem, tau_syn)
+            consts, mem_over_syn = shared if uniform else neuron_constants(tau_mem, tau_syn), tau_mem / tau_syn
             seg = 0  # spikes before t_max; the sweep starts in the free segment after the last one
             while seg < n_spikes and spikes[b, j, seg, TIME] < t_max:
                 seg += 1
@@ -111,13 +107,14 @@ def _adjoint_trials(
                     break
                 if t < now and (lam_v != 0.0 or lam_i != 0.0):
                     if uniform and t == t_event and now == (ev_times[e + 1] if e + 1 < n_events else t_max):
-                        filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e + 1)
+                        if filled <= e + 1:
+                            filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e + 1)
                         decay_mem, decay_syn, response = gaps[0, e + 1], gaps[1, e + 1], gaps[2, e + 1]
                     else:
                         decay_mem, decay_syn, response = propagators(
                             now - t, consts[0], consts[1], consts[2], consts[3], consts[4], form
                         )
-                    lam_v, lam_i = _back(lam_v, lam_i, decay_mem, decay_syn, response, tau_mem / tau_syn)
+                    lam_v, lam_i = _back(lam_v, lam_i, decay_mem, decay_syn, response, mem_over_syn)
                 now = min(now, t)
                 if t_event == t:
                     grad_weights[ev_source[e], j] -= tau_syn * lam_i

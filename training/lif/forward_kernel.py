@@ -6,6 +6,10 @@ a threshold crossing, which is solved for in closed form (tau ratio 2 or 1/2) or
 safeguarded Newton. Membrane samples are read off the segment that holds them, without
 splitting it, so asking for voltages does not change a spike time. Everything is computed
 in float64. See docs/eventprop.md.
+
+Numba counts the references of an array atomically (a locked instruction, a cache line that
+threads share) each time the array enters an inlined helper; in the per-segment loop the
+helpers that take arrays are therefore entered only when they have work to do.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 from .events import trial_events
 from .free_evolution import evolve, gap_propagators, neuron_constants, propagators
 from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, V_RESET, Dynamics
-from .threads import chunk_size, claim, finish, run_kernel
+from .threads import chunk_size, chunks, run_kernel
 
 _NEWTON_MAX_ITER = 100
 TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (batch, n_out, max_spikes, 4)
@@ -165,14 +169,9 @@ def _sample_hold(samples, q, t_end, value, voltages, b, j):
 
 @numba.njit(cache=True, nogil=True)
 def _simulate_kernel(counter, size, *args):
-    """Simulate chunks of ``size`` trials, claimed from ``counter``, with _simulate_trials."""
-    batch = args[0].shape[0]
-    while True:
-        lo = claim(counter) * size
-        if lo >= batch:
-            break
-        _simulate_trials(lo, min(batch, lo + size), *args)
-        finish(counter)
+    """Simulate the chunks of ``size`` trials this thread claims from ``counter`` with _simulate_trials."""
+    for lo, hi in chunks(counter, size, args[0].shape[0]):
+        _simulate_trials(lo, hi, *args)
 
 
 @numba.njit(cache=True)
@@ -208,14 +207,16 @@ def _simulate_trials(
     max_spikes = out.shape[2]
     gaps = np.empty((3, inputs.shape[1] + 1))
     ev_times, ev_source = np.empty(inputs.shape[1]), np.empty(inputs.shape[1], dtype=np.int64)
+    shared = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0])  # every neuron's, if uniform
     for b in range(lo, hi):
         n_events = trial_events(inputs[b], k, t_max, order[b], ev_times, ev_source)
         counts[b] = n_events
-        shared, filled = neuron_constants(params[TAU_MEM, 0], params[TAU_SYN, 0]), 0
+        filled = 0  # gaps of this trial in the shared table
         trial_samples = samples[b if samples.shape[0] > 1 else 0]
+        n_samples = trial_samples.shape[0]
         for j in range(n_out):
             tau_mem, tau_syn, th, u_reset = params[TAU_MEM, j], params[TAU_SYN, j], params[THETA, j], params[U_RESET, j]
-            consts = neuron_constants(tau_mem, tau_syn)
+            consts = shared if uniform else neuron_constants(tau_mem, tau_syn)
             rate_syn, v_leak = consts[1], params[V_LEAK, j]
             for m in range(max_spikes):
                 out[b, j, m, TIME], out[b, j, m, DRIVE], out[b, j, m, RESTART], out[b, j, m, DRIVE_AFTER] = (
@@ -233,18 +234,21 @@ def _simulate_trials(
                 while True:
                     if held:  # refractory: u is held at the reset, the current decays
                         if t_next < t_free:
-                            q = _sample_hold(trial_samples, q, t_next, params[V_RESET, j], voltages, b, j)
+                            if q < n_samples:
+                                q = _sample_hold(trial_samples, q, t_next, params[V_RESET, j], voltages, b, j)
                             i *= math.exp(-(t_next - t) * rate_syn)
                             t = t_next
                             break
-                        q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], voltages, b, j)
+                        if q < n_samples:
+                            q = _sample_hold(trial_samples, q, t_free, params[V_RESET, j], voltages, b, j)
                         if t_free > t:  # (no exponential for t_refrac = 0)
                             i *= math.exp(-(t_free - t) * rate_syn)
                         t, u, held = t_free, u_reset, False
                         out[b, j, m - 1, DRIVE_AFTER] = i - u_reset
                     length = t_next - t
                     if uniform and t == t_gap:
-                        filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e)
+                        if filled <= e:  # helpers that take arrays are entered only with work to do: see above
+                            filled = gap_propagators(ev_times, n_events, t_max, shared, form, gaps, filled, e)
                         decay_mem, decay_syn, response = gaps[0, e], gaps[1, e], gaps[2, e]
                     else:
                         decay_mem, decay_syn, response = propagators(
@@ -257,7 +261,8 @@ def _simulate_trials(
                         break
                     s = -1.0 if hi_s < 0.0 else _solve(u, i, hi_s, th, tau_mem, tau_syn, consts, form, tol)
                     if s >= 0.0 and t + s < t_max:
-                        q = _sample_free(trial_samples, q, t + s, u, i, t, consts, form, v_leak, voltages, b, j)
+                        if q < n_samples:
+                            q = _sample_free(trial_samples, q, t + s, u, i, t, consts, form, v_leak, voltages, b, j)
                         if m == max_spikes:
                             overflow[b, j] = True
                             break
@@ -269,7 +274,8 @@ def _simulate_trials(
                         out[b, j, m, RESTART] = t_free
                         u, m, held = u_reset, m + 1, True
                         continue
-                    q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, voltages, b, j)
+                    if q < n_samples:
+                        q = _sample_free(trial_samples, q, t_next, u, i, t, consts, form, v_leak, voltages, b, j)
                     u, i, t = u_end, i_end, t_next
                     break
                 if overflow[b, j]:

@@ -16,28 +16,23 @@ import numpy as np
 from .events import trial_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .parameters import T_REFRAC, TAU_SYN, THETA, U_RESET, Dynamics
-from .threads import chunk_size, claim, finish, run_kernel
+from .threads import chunk_size, chunks, run_kernel
 
 
 @numba.njit(cache=True, inline="always")
-def _current_before(target, i, t, e, times, source, n_events, weights, j, rate_syn):
-    """Advance (I, its time t, next event e) over the events before ``target``; return them and I(target-)."""
+def _advance(target, i, t, e, times, source, n_events, weights, j, rate_syn):
+    """Advance (I, its time t, next event e) over the events before ``target``."""
     while e < n_events and times[e] < target:
         i = i * math.exp(-(times[e] - t) * rate_syn) + weights[source[e], j]
         t, e = times[e], e + 1
-    return i, t, e, i * math.exp(-(target - t) * rate_syn)
+    return i, t, e
 
 
 @numba.njit(cache=True, nogil=True)
 def _replay_kernel(counter, size, *args):
-    """Replay chunks of ``size`` trials, claimed from ``counter``, with _replay_trials."""
-    batch = args[0].shape[0]
-    while True:
-        lo = claim(counter) * size
-        if lo >= batch:
-            break
-        _replay_trials(lo, min(batch, lo + size), *args)
-        finish(counter)
+    """Replay the chunks of ``size`` trials this thread claims from ``counter`` with _replay_trials."""
+    for lo, hi in chunks(counter, size, args[0].shape[0]):
+        _replay_trials(lo, hi, *args)
 
 
 @numba.njit(cache=True)
@@ -65,10 +60,13 @@ def _replay_trials(lo, hi, inputs, k, weights, params, t_max, floor, spikes, out
                     break
                 following = out[b, j, m + 1, TIME] if m + 1 < n_spikes else math.inf
                 restart = min(spike + params[T_REFRAC, j], following)
-                i, t, e, at_spike = _current_before(spike, i, t, e, ev_times, ev_source, n_events, weights, j, rate_syn)
-                i, t, e, at_restart = _current_before(
-                    restart, i, t, e, ev_times, ev_source, n_events, weights, j, rate_syn
-                )
+                # (_advance takes arrays, which numba reference-counts atomically: entered only with work to do)
+                if e < n_events and ev_times[e] < spike:
+                    i, t, e = _advance(spike, i, t, e, ev_times, ev_source, n_events, weights, j, rate_syn)
+                at_spike = i * math.exp(-(spike - t) * rate_syn)
+                if e < n_events and ev_times[e] < restart:
+                    i, t, e = _advance(restart, i, t, e, ev_times, ev_source, n_events, weights, j, rate_syn)
+                at_restart = i * math.exp(-(restart - t) * rate_syn)
                 drive = at_spike - th
                 if drive < floor * th:
                     drive = floor * th
