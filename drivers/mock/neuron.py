@@ -20,6 +20,7 @@ import math
 import numba
 
 from . import heap, streams
+from .scalar import fmax
 from .tables import (
     CALM,
     CATCH_UP_MAX,
@@ -95,8 +96,8 @@ def _ceiling(P, S, i, span, ta, tb, tc):
     d1 = -(a * ta + b * tb + c * tc)
     end_a, end_b = S[i, A] * S[i, EM], S[i, EH] * P[i, CE] * S[i, FE]
     end_c = -S[i, IH] * P[i, CI] * S[i, FI]
-    m2 = a * a * max(ta, end_a) + b * b * max(tb, end_b) + c * c * max(tc, end_c)
-    top = max(v, v + span * (d1 + 0.5 * m2 * span))
+    m2 = a * a * fmax(ta, end_a) + b * b * fmax(tb, end_b) + c * c * fmax(tc, end_c)
+    top = fmax(v, v + span * (d1 + 0.5 * m2 * span))
     if m2 < 0.0 and d1 > 0.0 and -d1 > m2 * span:
         top = v - d1 * d1 / (2.0 * m2)
     return top
@@ -136,7 +137,7 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
             n = heap.push(Q, n, S[i, HOLD], RELEASE, i, S[i, STAMP])
         return n
     S[i, A] = S[i, V] - vi - S[i, E] * P[i, CE] + S[i, I] * P[i, CI]
-    S[i, UB] = max(S[i, V], vi + (S[i, V] - vi) * S[i, EM]) + S[i, E] * P[i, KMAX_H]
+    S[i, UB] = fmax(S[i, V], vi + (S[i, V] - vi) * S[i, EM]) + S[i, E] * P[i, KMAX_H]
     if S[i, UB] >= S[i, THETA]:
         n = schedule(P, S, Q, n, i, s0, 0.0, w, 1.0, 1.0, 1.0)
     return n
@@ -165,19 +166,19 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
-            if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
+            if fmax(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
-                S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
+                S[i, UB] = fmax(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
             # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
-            rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
+            rise = (fmax(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
             if v + SAFE_MIN * rise < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
                 S[i, STAMP] += 1.0
                 until = s0 + SEGMENT_S * math.floor((S[i, THETA] - v) / rise)
                 n = heap.push(Q, n, until, WAKE, i, S[i, STAMP])
                 continue
-            calm = max(v, P[i, V_REST]) + reach < S[i, THETA] - margin
+            calm = fmax(v, P[i, V_REST]) + reach < S[i, THETA] - margin
             S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0
             if S[i, CALM] >= PARK_AFTER:
                 S[i, MODE], S[i, SINCE] = PARKED, s0
@@ -198,7 +199,7 @@ def _jump(P, S, i, s0, m_rms, keys, k):
     em, fe, fi = math.exp(-P[i, RATE_M] * d), math.exp(-P[i, RATE_E] * d), math.exp(-P[i, RATE_I] * d)
     v = P[i, V_REST] + (S[i, V] - P[i, V_REST]) * em + S[i, E] * P[i, CE] * (fe - em) - S[i, I] * P[i, CI] * (fi - em)  # fmt: skip
     if m_rms > 0.0:
-        v += m_rms * math.sqrt(max(1.0 - em * em, 0.0)) * streams.gauss(keys[1, i], k)
+        v += m_rms * math.sqrt(fmax(1.0 - em * em, 0.0)) * streams.gauss(keys[1, i], k)
     S[i, V], S[i, E], S[i, I] = v, S[i, E] * fe, S[i, I] * fi
 
 
@@ -213,7 +214,7 @@ def _catch_up(P, S, i, s0, m_rms, keys, k):
         S[i, E] *= math.exp(-P[i, RATE_E] * d)
         S[i, I] *= math.exp(-P[i, RATE_I] * d)
         return
-    first = int(round(S[i, SINCE] / SEGMENT_S))
+    first = round(S[i, SINCE] / SEGMENT_S)
     if m_rms == 0.0 or k - first > CATCH_UP_MAX:
         _jump(P, S, i, s0, m_rms, keys, k)
         return
@@ -232,7 +233,7 @@ def _absorbable(P, S, i, t, e):
     then, or its bound ``UB`` (valid whatever the noise) stays below threshold with the input, and
     t is within ``LAZY_SPAN`` time constants of ``SINCE``."""
     held = S[i, HOLD] > t
-    span = (t - S[i, SINCE]) * max(P[i, RATE_M], P[i, RATE_E], P[i, RATE_I])
+    span = (t - S[i, SINCE]) * fmax(fmax(P[i, RATE_M], P[i, RATE_E]), P[i, RATE_I])
     return (held or S[i, UB] + e * P[i, KPEAK] < S[i, THETA]) and span <= LAZY_SPAN
 
 
@@ -257,7 +258,7 @@ def _since(P, S, i, k, s0):
     return S[i, GA], S[i, GB], S[i, GC]
 
 
-@numba.njit(inline="always", **_FAST)
+@numba.njit(**_FAST)
 def wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
     """Bring neuron i into the sweep of segment k if it is out of it; returns (queue size, sweep size)."""
     if S[i, MODE] == SWEEP:
@@ -298,7 +299,8 @@ def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_
             x = s0 + s - S[i, SINCE]
             _absorb(P, S, i, e, h, math.exp(P[i, RATE_M] * x), math.exp(P[i, RATE_E] * x), math.exp(P[i, RATE_I] * x))
             continue
-        n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        if S[i, MODE] != SWEEP:
+            n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
         grow_c = math.exp(P[i, RATE_I] * s) if h != 0.0 else 0.0
         n = _take(P, S, Q, n, i, e, h, math.exp(P[i, RATE_M] * s), grow_b, grow_c, s0, s, w)
@@ -319,7 +321,7 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
         safe = S[i, MODE] == SAFE and _absorbable(P, S, i, s0 + s, e)
-        if not safe:
+        if not safe and S[i, MODE] != SWEEP:
             n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_a, grow_b, grow_c = G[row_g, 0, i], 0.0, 0.0
         if delta != 0.0:
