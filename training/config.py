@@ -19,6 +19,7 @@ from hil.chip import CADC_MIN_PERIOD_S, V_THRESHOLD_RANGE
 from hil.errors import ConfigError
 
 SOFTWARE = "software"  # the device value that selects the ideal model instead of a chip
+COPIES_LOSSES = ("first_spike_ce", "spike_time_mse")  # losses of one first-spike time per class
 MEMBRANE_READOUT_MAX_V_THRESHOLD = 165.0  # LSB: 80 + 2 x 85 = 250 < 255, the CADC's top
 
 
@@ -206,6 +207,22 @@ class TrainerConfig:
         ),
         "calibration target: synaptic current per weight LSB, both signs (LSB)",
     )
+    # --- noise-aware readout and schedule (issue 19, docs/training.md) -------------------------------
+    output_copies: int = _field(
+        1,
+        _pos_int,
+        "output neurons per class (class-major: neuron j reads class j // output_copies); the loss and the "
+        "prediction see one time per class (output_copies_time)",
+    )
+    output_copies_time: str = _field(
+        "mean",
+        _one_of("mean", "earliest"),
+        "output_copies > 1: a class's time is the mean of its copies' first spikes (silent ones count as "
+        "duration_s) or the earliest",
+    )
+    presentations: int = _field(
+        1, _pos_int, "chip trials per training sample and step; the loss is the mean over them (device runs)"
+    )
 
     def __attrs_post_init__(self):
         if self.readout == "max_membrane" and self.loss != "first_spike_ce":
@@ -219,6 +236,12 @@ class TrainerConfig:
                 f"{MEMBRANE_READOUT_MAX_V_THRESHOLD:g} LSB, so that a peak of twice the threshold distance above the "
                 "leak (80) stays inside the CADC's range (255) and below the highest threshold the chip can set "
                 "(set v_threshold=150, weight_gain=1)"
+            )
+        if self.output_copies > 1 and (self.readout != "first_spike" or self.loss not in COPIES_LOSSES):
+            raise ConfigError(
+                f"TrainerConfig.output_copies = {self.output_copies} with loss = {self.loss!r}, readout = "
+                f"{self.readout!r}; allowed: output_copies = 1, or readout 'first_spike' with loss "
+                f"{' or '.join(map(repr, COPIES_LOSSES))}"
             )
         n_layers = len(self.hidden_sizes) + 1
         if isinstance(self.max_spikes, tuple) and len(self.max_spikes) != n_layers:

@@ -75,7 +75,7 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
             times, diag = forward = net(x)
             labels = class_of(y)
             masked = c.mask_silent_labels and c.readout == "first_spike"  # a membrane readout has no spike to miss
-            scored = mask_silent_labels(times, labels, net.duration_s) if masked else times
+            scored = mask_silent_labels(times, labels, net.duration_s, c.output_copies) if masked else times
             loss = loop.loss_of(scored, y, forward.samples)
             t0 = time.perf_counter()
             loss.backward()
@@ -91,7 +91,7 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
                 gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
             )
             anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
-            net.bump_silent(bump_times, bump_labels, c.bump * anneal)
+            net.bump_silent(bump_times, bump_labels, c.bump * anneal, c.output_copies)
             loop.average.update()
             correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
             _add(totals, loss.item() * len(y), correct, len(y), diag)

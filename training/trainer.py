@@ -67,11 +67,12 @@ class Trainer:
         self.progress = progress and self.group.is_main
         self.ranks: list[dict] = []  # every rank's device, chip and calibration, once the backend is open
         self.train_data, self.test_data = self._data(data)
-        self.n_outputs = self.train_data.n_classes
+        n_classes = self.train_data.n_classes
+        self.n_outputs = n_classes * config.output_copies  # output neurons, class-major
         self.chain = layers(config.hidden_sizes, self.n_outputs, config.spikes_per_layer)
         n_in = self.train_data.n_inputs
         for name, ds in (("train data", self.train_data), ("test data", self.test_data)):
-            ds.check_fits(n_in, self.n_outputs, config.duration_s, name)
+            ds.check_fits(n_in, n_classes, config.duration_s, name)
         self.network = hil_network(n_in, config.duplication, self.chain)
         self.placement = None if config.software else self._place()
         self.loss = self._loss(loss)
@@ -314,9 +315,16 @@ class Trainer:
                     self.out, backend, self.config, run_files.spikes_per_input(self.train_data, self.test_data)
                 )
                 report["network_files"] = {**files, **run_files.write_nir(self.out)}
-                report["plots"] = write_plots(self.out, loop, state.history, final["output_times"])
+                report["plots"] = write_plots(self.out, loop, state.history, self._class_times(final["output_times"]))
             write_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
         return report
+
+    def _class_times(self, first: torch.Tensor) -> torch.Tensor:
+        """(n, n_classes) first spike per class from the output layer's (n, n_outputs) first spikes."""
+        c = self.config
+        if c.output_copies == 1:
+            return first
+        return losses.class_first_spikes(first, c.output_copies, c.output_copies_time, c.duration_s)
 
     def _interrupted(self, exc: Exception, when: str, state: RunState, *, resumable: bool) -> TrainingInterrupted:
         """The error that ends a run on a device or group failure: what failed, where, what is kept, how to go on."""
