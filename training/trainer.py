@@ -206,6 +206,8 @@ class Trainer:
         )
         if c.schedule == "exponential":
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.gamma)
+        elif c.schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs)
         else:
             sched = torch.optim.lr_scheduler.StepLR(opt, c.step_size, gamma=c.gamma if c.schedule == "step" else 1.0)
         average = WeightAverage(net.parameters(), c.ema_decay)
