@@ -5,7 +5,8 @@ A step: forward (measured on the chip, or simulated), the loss on the output spi
 and the ideal model's, the gradient all-reduce, the optimizer step, the weight clip, weight
 bumping of silent neurons, and the moving average of the weights. With ``presentations`` > 1
 every sample of the batch is run that many times (separate chip trials) and the loss is the mean
-over all of them, so the gradient is the mean of the presentations' gradients. With ``mask_silent_labels``
+over all of them, so the gradient is the mean of the presentations' gradients (on a device; the
+ideal model runs each sample once). With ``mask_silent_labels``
 the samples whose label neuron is silent add no gradient (``training.bumping``).
 """
 
@@ -69,10 +70,11 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
     batches = order.split(loop.global_batch)
     totals = dict.fromkeys(_SUMMED, 0.0) | {"cos": []}
     clock = {"backward_s": 0.0, "gradcheck_s": 0.0}
+    presentations = c.presentations if loop.device is not None else 1  # the ideal model has no noise to average
     device0, collective0 = loop.device_seconds(), g.seconds
     with Progress(len(batches), f"epoch {epoch + 1}/{c.epochs}", enabled=loop.progress) as bar:
         for b, index in enumerate(batches):
-            index = index.repeat(c.presentations)  # each sample presented this often; the loss is the mean
+            index = index.repeat(presentations)  # each sample run this often; the loss is the mean
             x, y = loop.batch(loop.train, g.shard(index))
             loop.optimizer.zero_grad()
             times, diag = forward = net(x)

@@ -15,6 +15,8 @@ for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "metrics.jsonl"
     if parts and not any(s in d.name for s in parts):
         continue
     m = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    if not m:
+        continue
     acc = [r["test_accuracy"] for r in m]
     loss = [r["train_loss"] for r in m]
     ratios = [b / a for a, b in zip(loss, loss[1:], strict=False)] or [float("nan")]
