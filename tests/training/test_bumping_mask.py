@@ -89,6 +89,7 @@ def test_bump_follows_the_learning_rate_schedule_only_when_annealed(anneal, seco
     )
     config = TrainerConfig.from_dict(
         dict(device="software", train_size=40, test_size=20, n_hidden=10, batch_size=20, epochs=2, gamma=0.25)
+        | dict(schedule="exponential")
         | dict(bump=0.5, bump_anneal=anneal)
     )
     Trainer(config, tmp_path, progress=False).run()
