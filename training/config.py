@@ -143,7 +143,7 @@ class TrainerConfig:
         _check(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
         "evaluate a moving average of the weights with this decay per step (0: the raw weights)",
     )
-    epochs: int = _field(20, _pos_int, "training epochs")
+    epochs: int = _field(30, _pos_int, "training epochs")  # 30 with the cosine schedule: issue 19, docs/benchmarks.md
     batch_size: int = _field(32, _pos_int, "samples per step (see batch_scope)")
     batch_scope: str = _field(
         "global",

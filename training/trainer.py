@@ -17,6 +17,7 @@ bit-identical (checked every epoch). Rank 0 writes the files.
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import time
 
@@ -206,8 +207,8 @@ class Trainer:
         )
         if c.schedule == "exponential":
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.gamma)
-        elif c.schedule == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs)
+        elif c.schedule == "cosine":  # closed form of this run's epochs, so a resume with more epochs follows it
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1 + math.cos(math.pi * e / c.epochs)) / 2)
         else:
             sched = torch.optim.lr_scheduler.StepLR(opt, c.step_size, gamma=c.gamma if c.schedule == "step" else 1.0)
         average = WeightAverage(net.parameters(), c.ema_decay)
@@ -254,6 +255,10 @@ class Trainer:
                 f"uses {backend.calibration_id}"
             )
         state.load_state_dict(saved)
+        if isinstance(state.scheduler, torch.optim.lr_scheduler.LambdaLR):  # this run's schedule at the saved epoch
+            factor = state.scheduler.lr_lambdas[0](state.scheduler.last_epoch)
+            for group, base in zip(state.optimizer.param_groups, state.scheduler.base_lrs, strict=True):
+                group["lr"] = base * factor
         log.info("resume", epoch=state.epoch, checkpoint=str(self.out / CHECKPOINT), rank=g.rank)
 
     def _epochs(self, state: RunState, loop: epoch.Loop) -> dict | None:
