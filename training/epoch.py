@@ -3,7 +3,10 @@
 A step: forward (measured on the chip, or simulated), the loss on the output spikes, backward
 (EventProp), on the first ``grad_check_batches`` batches the cosine between the device gradient
 and the ideal model's, the gradient all-reduce, the optimizer step, the weight clip, weight
-bumping of silent neurons, and the moving average of the weights. With ``mask_silent_labels``
+bumping of silent neurons, and the moving average of the weights. With ``presentations`` > 1
+every sample of the batch is run that many times (separate chip trials) and the loss is the mean
+over all of them, so the gradient is the mean of the presentations' gradients (on a device; the
+ideal model runs each sample once). With ``mask_silent_labels``
 the samples whose label neuron is silent add no gradient (``training.bumping``).
 """
 
@@ -68,16 +71,18 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
     batches = order.split(loop.global_batch)
     totals = dict.fromkeys(_SUMMED, 0.0) | {"cos": []}
     clock = {"backward_s": 0.0, "gradcheck_s": 0.0}
+    presentations = c.presentations if loop.device is not None else 1  # the ideal model has no noise to average
     device0, collective0 = loop.device_seconds(), g.seconds
     with Progress(len(batches), f"epoch {epoch + 1}/{c.epochs}", enabled=loop.progress) as bar:
         for b, index in enumerate(batches):
+            index = index.repeat(presentations)  # each sample run this often; the loss is the mean
             x, y = loop.batch(loop.train, g.shard(index))
             loop.optimizer.zero_grad()
             times, diag = forward = net(x)
             labels = class_of(y)
             masked = c.mask_silent_labels and c.readout == "first_spike"  # a membrane readout has no spike to miss
             with one_torch_thread():
-                scored = mask_silent_labels(times, labels, net.duration_s) if masked else times
+                scored = mask_silent_labels(times, labels, net.duration_s, c.output_copies) if masked else times
                 loss = loop.loss_of(scored, y, forward.samples)
                 t0 = time.perf_counter()
                 loss.backward()
@@ -93,7 +98,7 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
                 gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
             )
             anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
-            net.bump_silent(bump_times, bump_labels, c.bump * anneal)
+            net.bump_silent(bump_times, bump_labels, c.bump * anneal, c.output_copies)
             loop.average.update()
             correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
             _add(totals, loss.item() * len(y), correct, len(y), diag)

@@ -3,7 +3,8 @@
 A loss is any callable ``loss(outputs: Outputs, targets) -> 0-d tensor``. ``Outputs`` holds the
 output layer's spike times, every layer's times, the trial length and the membrane samples
 (``training.membrane.MembraneSamples``) when the run reads them. Built-ins: ``FirstSpikeCrossEntropy``,
-``SpikeTimeMSE`` and ``SpikeCountCrossEntropy`` on spikes; ``MaxMembraneCrossEntropy`` (non-spiking
+``SpikeTimeMSE`` and ``SpikeCountCrossEntropy`` on spikes; ``OutputCopies`` (several output
+neurons per class, one time per class); ``MaxMembraneCrossEntropy`` (non-spiking
 readout) and ``SilentMembraneLoss`` (a peak-membrane signal for silent neurons) on membrane
 samples; ``loss_from_config`` builds one from a ``TrainerConfig``.
 
@@ -233,13 +234,57 @@ class SilentMembraneLoss:
         return prediction_rule(self.base)(outputs)
 
 
+def class_first_spikes(times: torch.Tensor, copies: int, how: str, t_max: float) -> torch.Tensor:
+    """First spike of each class (batch, n_classes) from ``copies`` output neurons per class.
+
+    times (batch, n_classes * copies[, M]) in seconds, class-major (neuron j reads class
+    j // copies). ``how``: 'mean' of the copies' first spikes, a silent copy counting as t_max
+    (each spiking copy gets 1 / copies of the class time's gradient), or 'earliest' (all of it
+    to the earliest copy). A class whose copies are all silent is inf.
+    """
+    first = times[..., 0] if times.dim() == 3 else times
+    if first.shape[1] % copies:
+        raise ValueError(f"{first.shape[1]} output neurons; allowed: a multiple of copies = {copies}")
+    grouped = first.reshape(first.shape[0], -1, copies)
+    if how == "earliest":
+        return grouped.amin(dim=2)
+    if how != "mean":
+        raise ValueError(f"how = {how!r}; allowed: 'mean' or 'earliest'")
+    spiked = grouped < t_max
+    mean = torch.where(spiked, grouped, torch.full_like(grouped, t_max)).mean(dim=2)
+    return torch.where(spiked.any(dim=2), mean, torch.full_like(mean, torch.inf))
+
+
+@attrs.frozen
+class OutputCopies:
+    """``base`` loss and prediction on the class times (``class_first_spikes``) of an output
+    layer with ``copies`` neurons per class."""
+
+    base: object
+    copies: int
+    how: str
+
+    def grouped(self, outputs: Outputs) -> Outputs:
+        """``outputs`` with the output layer's times replaced by the class times (batch, n_classes, 1)."""
+        first = class_first_spikes(outputs.times, self.copies, self.how, outputs.t_max)
+        return attrs.evolve(outputs, times=first.unsqueeze(-1))
+
+    def __call__(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
+        return self.base(self.grouped(outputs), targets)
+
+    def predict(self, outputs: Outputs) -> torch.Tensor:
+        return prediction_rule(self.base)(self.grouped(outputs))
+
+
 def loss_from_config(config):
-    """The built-in loss a ``TrainerConfig`` names, with its membrane options (``ConfigError``
-    for 'custom': pass it in Python)."""
+    """The built-in loss a ``TrainerConfig`` names, with its membrane options and output copies
+    (``ConfigError`` for 'custom': pass it in Python)."""
     if config.readout == "max_membrane":
         base = MaxMembraneCrossEntropy(config.readout_scale)
     else:
         base = _spike_loss(config)
+    if config.output_copies > 1:
+        base = OutputCopies(base, config.output_copies, config.output_copies_time)
     return SilentMembraneLoss(base, config.silent_loss) if config.silent_loss > 0 else base
 
 

@@ -181,13 +181,13 @@ class SpikingNetwork(torch.nn.Module):
             if math.isfinite(limits[name]):
                 w.clamp_(-limits[name], limits[name])
 
-    def bump_silent(self, times: dict[str, torch.Tensor], labels: torch.Tensor, bump: float) -> None:
-        """Weight bumping of silent neurons (``training.bumping.bump_silent``) on every layer
-        (the output layer only with ``bump_output``)."""
+    def bump_silent(self, times: dict[str, torch.Tensor], labels: torch.Tensor, bump: float, copies: int = 1) -> None:
+        """Weight bumping of silent neurons (``training.bumping.bump_silent``, ``copies`` output neurons
+        per class) on every layer (the output layer only with ``bump_output``)."""
         layers = [(w, times[name]) for name, w in self.weights.items()]
         if not self.bump_output:  # the output's bump goes to a scratch copy of its weights
             layers[-1] = (layers[-1][0].detach().clone(), layers[-1][1])
-        bump_silent(layers, labels, bump)
+        bump_silent(layers, labels, bump, copies)
 
 
 class IdealNetwork(SpikingNetwork):

@@ -17,6 +17,7 @@ bit-identical (checked every epoch). Rank 0 writes the files.
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import time
 
@@ -67,11 +68,12 @@ class Trainer:
         self.progress = progress and self.group.is_main
         self.ranks: list[dict] = []  # every rank's device, chip and calibration, once the backend is open
         self.train_data, self.test_data = self._data(data)
-        self.n_outputs = self.train_data.n_classes
+        n_classes = self.train_data.n_classes
+        self.n_outputs = n_classes * config.output_copies  # output neurons, class-major
         self.chain = layers(config.hidden_sizes, self.n_outputs, config.spikes_per_layer)
         n_in = self.train_data.n_inputs
         for name, ds in (("train data", self.train_data), ("test data", self.test_data)):
-            ds.check_fits(n_in, self.n_outputs, config.duration_s, name)
+            ds.check_fits(n_in, n_classes, config.duration_s, name)
         self.network = hil_network(n_in, config.duplication, self.chain)
         self.placement = None if config.software else self._place()
         self.loss = self._loss(loss)
@@ -205,6 +207,8 @@ class Trainer:
         )
         if c.schedule == "exponential":
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.gamma)
+        elif c.schedule == "cosine":  # closed form of this run's epochs, so a resume with more epochs follows it
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1 + math.cos(math.pi * e / c.epochs)) / 2)
         else:
             sched = torch.optim.lr_scheduler.StepLR(opt, c.step_size, gamma=c.gamma if c.schedule == "step" else 1.0)
         average = WeightAverage(net.parameters(), c.ema_decay)
@@ -251,6 +255,10 @@ class Trainer:
                 f"uses {backend.calibration_id}"
             )
         state.load_state_dict(saved)
+        if isinstance(state.scheduler, torch.optim.lr_scheduler.LambdaLR):  # this run's schedule at the saved epoch
+            factor = state.scheduler.lr_lambdas[0](state.scheduler.last_epoch)
+            for group, base in zip(state.optimizer.param_groups, state.scheduler.base_lrs, strict=True):
+                group["lr"] = base * factor
         log.info("resume", epoch=state.epoch, checkpoint=str(self.out / CHECKPOINT), rank=g.rank)
 
     def _epochs(self, state: RunState, loop: epoch.Loop) -> dict | None:
@@ -314,9 +322,16 @@ class Trainer:
                     self.out, backend, self.config, run_files.spikes_per_input(self.train_data, self.test_data)
                 )
                 report["network_files"] = {**files, **run_files.write_nir(self.out)}
-                report["plots"] = write_plots(self.out, loop, state.history, final["output_times"])
+                report["plots"] = write_plots(self.out, loop, state.history, self._class_times(final["output_times"]))
             write_atomic(self.out / REPORT, json.dumps(report, indent=2) + "\n")
         return report
+
+    def _class_times(self, first: torch.Tensor) -> torch.Tensor:
+        """(n, n_classes) first spike per class from the output layer's (n, n_outputs) first spikes."""
+        c = self.config
+        if c.output_copies == 1:
+            return first
+        return losses.class_first_spikes(first, c.output_copies, c.output_copies_time, c.duration_s)
 
     def _interrupted(self, exc: Exception, when: str, state: RunState, *, resumable: bool) -> TrainingInterrupted:
         """The error that ends a run on a device or group failure: what failed, where, what is kept, how to go on."""

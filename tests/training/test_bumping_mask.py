@@ -60,9 +60,9 @@ def test_mask_switch_must_be_a_boolean():
 def test_training_step_masks_only_when_configured(on, tmp_path, monkeypatch):
     calls = []
 
-    def spy(times, labels, t_max):
+    def spy(times, labels, t_max, copies=1):
         calls.append((labels.clone(), t_max))
-        return mask_silent_labels(times, labels, t_max)
+        return mask_silent_labels(times, labels, t_max, copies)
 
     monkeypatch.setattr(epoch, "mask_silent_labels", spy)
     config = TrainerConfig.from_dict(
@@ -85,10 +85,11 @@ def test_bump_follows_the_learning_rate_schedule_only_when_annealed(anneal, seco
     monkeypatch.setattr(
         SpikingNetwork,
         "bump_silent",
-        lambda self, times, labels, bump: seen.append(bump) or original(self, times, labels, bump),
+        lambda self, times, labels, bump, copies=1: seen.append(bump) or original(self, times, labels, bump, copies),
     )
     config = TrainerConfig.from_dict(
         dict(device="software", train_size=40, test_size=20, n_hidden=10, batch_size=20, epochs=2, gamma=0.25)
+        | dict(schedule="exponential")
         | dict(bump=0.5, bump_anneal=anneal)
     )
     Trainer(config, tmp_path, progress=False).run()

@@ -12,6 +12,7 @@ import json
 import pathlib
 
 import nir
+import numpy as np
 
 import hil
 
@@ -40,7 +41,7 @@ def run_layers(run: FinishedRun) -> list[Layer]:
 
 def run_metadata(run: FinishedRun) -> dict:
     """Graph metadata of a run: backend, chip and calibration ids, quantisation, refractory time, input
-    latency and the trainer config (as JSON text)."""
+    latency, the trainer config (as JSON text) and, with output copies, each output neuron's class."""
     meta = {
         "source": "bss2-hil training run",
         "software_version": hil.__version__,
@@ -50,6 +51,13 @@ def run_metadata(run: FinishedRun) -> dict:
         "input_latency_meaning": "the model adds input_latency_s to every input spike time before the first layer",
         "trainer_config": json.dumps(run.config.to_dict(), sort_keys=True),
     }
+    copies = run.config.output_copies
+    if copies > 1:
+        meta.update(
+            output_class=np.arange(run.layers[-1].layer.size) // copies,
+            output_grouping=f"{copies} output neurons per class, class-major: neuron j reads class j // {copies}; "
+            f"a class's time is the {run.config.output_copies_time} of its neurons' first spikes",
+        )
     if run.chip_id is not None:
         meta.update(chip_id=run.chip_id, calibration_id=run.calibration_id)
     if run.weight_scale:
