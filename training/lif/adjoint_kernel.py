@@ -26,7 +26,7 @@ from .events import gather_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .free_evolution import gap_propagators, neuron_constants, propagators
 from .parameters import TAU_MEM, TAU_SYN, Dynamics
-from .threads import chunk_size, chunks, run_kernel
+from .threads import chunk_size, claim, finish, run_kernel
 
 _NO_POINT = -math.inf
 
@@ -39,10 +39,15 @@ def _back(lam_v, lam_i, decay_mem, decay_syn, response, mem_over_syn):
 
 @numba.njit(cache=True, nogil=True)
 def _adjoint_kernel(counter, size, partial, *args):
-    """Run the chunks of ``size`` trials this thread claims from ``counter`` through
-    _adjoint_trials; chunk c adds its weight gradient to partial[c]."""
-    for lo, hi in chunks(counter, size, args[0].shape[0]):
-        _adjoint_trials(lo, hi, *args, partial[lo // size])
+    """Run chunks of ``size`` trials, claimed from ``counter``, through _adjoint_trials; chunk c
+    adds its weight gradient to partial[c]."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _adjoint_trials(lo, min(batch, lo + size), *args, partial[lo // size])
+        finish(counter)
 
 
 @numba.njit(cache=True)

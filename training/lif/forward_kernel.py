@@ -23,7 +23,7 @@ import numpy as np
 from .events import trial_events
 from .free_evolution import evolve, gap_propagators, neuron_constants, propagators
 from .parameters import T_REFRAC, TAU_MEM, TAU_SYN, THETA, U_RESET, V_LEAK, V_RESET, Dynamics
-from .threads import chunk_size, chunks, run_kernel
+from .threads import chunk_size, claim, finish, run_kernel
 
 _NEWTON_MAX_ITER = 100
 TIME, DRIVE, RESTART, DRIVE_AFTER = range(4)  # rows of the spike record (batch, n_out, max_spikes, 4)
@@ -169,9 +169,14 @@ def _sample_hold(samples, q, t_end, value, voltages, b, j):
 
 @numba.njit(cache=True, nogil=True)
 def _simulate_kernel(counter, size, *args):
-    """Simulate the chunks of ``size`` trials this thread claims from ``counter`` with _simulate_trials."""
-    for lo, hi in chunks(counter, size, args[0].shape[0]):
-        _simulate_trials(lo, hi, *args)
+    """Simulate chunks of ``size`` trials, claimed from ``counter``, with _simulate_trials."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _simulate_trials(lo, min(batch, lo + size), *args)
+        finish(counter)
 
 
 @numba.njit(cache=True)

@@ -16,7 +16,7 @@ import numpy as np
 from .events import trial_events
 from .forward_kernel import DRIVE, DRIVE_AFTER, RESTART, TIME
 from .parameters import T_REFRAC, TAU_SYN, THETA, U_RESET, Dynamics
-from .threads import chunk_size, chunks, run_kernel
+from .threads import chunk_size, claim, finish, run_kernel
 
 
 @numba.njit(cache=True, inline="always")
@@ -30,9 +30,14 @@ def _advance(target, i, t, e, times, source, n_events, weights, j, rate_syn):
 
 @numba.njit(cache=True, nogil=True)
 def _replay_kernel(counter, size, *args):
-    """Replay the chunks of ``size`` trials this thread claims from ``counter`` with _replay_trials."""
-    for lo, hi in chunks(counter, size, args[0].shape[0]):
-        _replay_trials(lo, hi, *args)
+    """Replay chunks of ``size`` trials, claimed from ``counter``, with _replay_trials."""
+    batch = args[0].shape[0]
+    while True:
+        lo = claim(counter) * size
+        if lo >= batch:
+            break
+        _replay_trials(lo, min(batch, lo + size), *args)
+        finish(counter)
 
 
 @numba.njit(cache=True)

@@ -1,7 +1,7 @@
 """Running a kernel over a batch on torch.get_num_threads() threads, chunk by chunk.
 
 The kernel itself takes the next chunk of trials from a shared counter (an atomic
-fetch-and-add in :func:`chunks`) whenever it finishes one, so a thread that the operating
+fetch-and-add, :func:`claim`) whenever it finishes one, so a thread that the operating
 system preempts (another process on its core) holds back at most one small chunk, and no
 Python runs between chunks. The chunk size depends on the batch and the layer size alone,
 so per-chunk partial sums, added in chunk order, give the same result for any thread count.
@@ -40,18 +40,16 @@ def _fetch_add(typingctx, counter, index):
     return types.int64(counter, index), codegen
 
 
-@numba.njit(cache=True)
-def chunks(counter, size, batch):
-    """Yield (lo, hi), the trials of each chunk of ``size`` that this thread claims: counter[0]
-    counts the chunks taken (an atomic fetch-and-add claims the next), counter[1] the chunks
-    done (counted when the caller asks for the next one). Every kernel runs its trials as
-    ``for lo, hi in chunks(counter, size, batch)``."""
-    while True:
-        lo = _fetch_add(counter, 0) * size
-        if lo >= batch:
-            return
-        yield lo, min(batch, lo + size)
-        _fetch_add(counter, 1)
+@numba.njit(cache=True, inline="always")
+def claim(counter):
+    """The index of the next chunk nobody has taken (counter[0] counts the taken ones)."""
+    return _fetch_add(counter, 0)
+
+
+@numba.njit(cache=True, inline="always")
+def finish(counter):
+    """Count a chunk as done (counter[1])."""
+    _fetch_add(counter, 1)
 
 
 def chunk_size(batch: int, partial_bytes: int = 0) -> int:
