@@ -155,8 +155,8 @@ def _cadc_codes(P, S, rec, trial, j, s, t, offset, columns, key, out):
         out[trial, j, columns[i]] = fmin(fmax(float(round(v)), 0.0), float(chip.CADC_MAX))
 
 
-# Calls (not inlined bodies) from ``run_trials``, like those of ``neuron.deliver``, ``wake`` and ``advance``: an inlined
-# body would take the kernel's reference counting, an atomic increment and decrement per array argument on every event.
+# Calls (not inlined bodies) from ``run_trials``: an inlined body would take the kernel's reference
+# counting, an atomic increment and decrement per array argument on every event (~10 % of a trial).
 @numba.njit(**_FAST)
 def _pop(Q, n):
     return heap.pop(Q, n)
@@ -170,6 +170,11 @@ def _push(Q, n, t, kind, ident, stamp):
 @numba.njit(**_FAST)
 def _enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
     return neuron.enter(P, S, Q, n, i, keys, k, s0, w, m_rms)
+
+
+@numba.njit(**_FAST)
+def _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
+    return neuron.wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
 
 
 @numba.njit(cache=True)
@@ -256,7 +261,7 @@ def run_trials(
                     continue
                 elif kind == WAKE:
                     if S[i, MODE] == SAFE:
-                        hn, na = neuron.wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
+                        hn, na = _wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
                 elif kind == RELEASE:
                     hn = neuron.release(P, S, Q, hn, i, s0, s, w)
                 else:  # neuron i spikes at t

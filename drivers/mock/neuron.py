@@ -20,7 +20,6 @@ import math
 import numba
 
 from . import heap, streams
-from .scalar import fmax
 from .tables import (
     CALM,
     CATCH_UP_MAX,
@@ -74,6 +73,7 @@ from .tables import (
     I,
     V,
 )  # fmt: skip
+from .scalar import fmax
 from .trajectory import first_crossing
 
 _FAST = {"cache": True, "_nrt": False}
@@ -258,7 +258,7 @@ def _since(P, S, i, k, s0):
     return S[i, GA], S[i, GB], S[i, GC]
 
 
-@numba.njit(**_FAST)
+@numba.njit(inline="always", **_FAST)
 def wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
     """Bring neuron i into the sweep of segment k if it is out of it; returns (queue size, sweep size)."""
     if S[i, MODE] == SWEEP:
@@ -299,8 +299,7 @@ def deliver(ptr, idx, qe, qi, row, s0, s, w, P, S, Q, n, active, na, keys, k, m_
             x = s0 + s - S[i, SINCE]
             _absorb(P, S, i, e, h, math.exp(P[i, RATE_M] * x), math.exp(P[i, RATE_E] * x), math.exp(P[i, RATE_I] * x))
             continue
-        if S[i, MODE] != SWEEP:
-            n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+        n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_b = math.exp(P[i, RATE_E] * s) if e != 0.0 else 0.0
         grow_c = math.exp(P[i, RATE_I] * s) if h != 0.0 else 0.0
         n = _take(P, S, Q, n, i, e, h, math.exp(P[i, RATE_M] * s), grow_b, grow_c, s0, s, w)
@@ -321,7 +320,7 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
     for j in range(ptr[row], ptr[row + 1]):
         i, e, h = idx[j], qe[j], qi[j]
         safe = S[i, MODE] == SAFE and _absorbable(P, S, i, s0 + s, e)
-        if not safe and S[i, MODE] != SWEEP:
+        if not safe:
             n, na = wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
         grow_a, grow_b, grow_c = G[row_g, 0, i], 0.0, 0.0
         if delta != 0.0:
