@@ -25,7 +25,6 @@ import numpy as np
 from hil import chip
 
 from . import heap, neuron, streams
-from .scalar import fmax, fmin
 from .tables import (
     ARRIVAL,
     CADC_NOISE,
@@ -96,10 +95,10 @@ def _start_trial(P, S, columns, tkey, noise, keys, active):
         S[i, E], S[i, I], S[i, HOLD], S[i, NSPK], S[i, COUNT], S[i, STAMP] = 0.0, 0.0, -1.0, 0.0, 0.0, 0.0
         keys[0, i], keys[1, i] = streams.derive(k_mem, g), streams.derive(k_jump, g)
         S[i, CALM], S[i, SINCE], S[i, MODE], S[i, GSEG] = 0.0, 0.0, SWEEP, -1.0
-        S[i, UB] = fmax(S[i, V], P[i, V_REST] + P[i, NOISE_MAX])
+        S[i, UB] = max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX])
         if S[i, PIN] == 0.0 and S[i, UB] < S[i, THETA]:
             S[i, MODE] = SAFE
-        elif S[i, PIN] == 0.0 and fmax(S[i, V], P[i, V_REST]) < S[i, THETA] - noise[MARGIN]:
+        elif S[i, PIN] == 0.0 and max(S[i, V], P[i, V_REST]) < S[i, THETA] - noise[MARGIN]:
             S[i, MODE] = PARKED
         else:
             active[na] = i
@@ -141,7 +140,7 @@ def _madc_code(P, S, rec, m, s, t, key, j):
     code = rec[MADC_OFFSET] + rec[MADC_GAIN] * 4.0 * x
     if rec[MADC_NOISE] > 0.0:
         code += rec[MADC_NOISE] * streams.gauss(key, j)
-    return fmin(fmax(float(round(code)), 0.0), float(chip.MADC_MAX))
+    return min(max(round(code), 0.0), float(chip.MADC_MAX))
 
 
 @numba.njit(**_FAST)
@@ -152,7 +151,7 @@ def _cadc_codes(P, S, rec, trial, j, s, t, offset, columns, key, out):
         v = (P[i, V_RESET] if S[i, HOLD] > t else neuron.membrane(P, S, i, s)) + offset[i]
         if rec[CADC_NOISE] > 0.0:
             v += rec[CADC_NOISE] * streams.gauss(k, columns[i])
-        out[trial, j, columns[i]] = fmin(fmax(float(round(v)), 0.0), float(chip.CADC_MAX))
+        out[trial, j, columns[i]] = min(max(round(v), 0.0), float(chip.CADC_MAX))
 
 
 # Calls (not inlined bodies) from ``run_trials``: an inlined body would take the kernel's reference
@@ -221,7 +220,7 @@ def run_trials(
         n_ev = _host_order(ev_tick, ev_src, ev_ptr[trial], ev_ptr[trial + 1], noise[IN_LATENCY], noise[JIT_RMS], k_jit, arrival, delta, order)  # fmt: skip
         end, first = sim_end[trial], n_out
         hn, ep, jm, jc, k = 0, 0, 0, 0, 0
-        s0, w = 0.0, fmin(H, end)
+        s0, w = 0.0, min(H, end)
         for q in range(na):
             hn = _enter(P, S, Q, hn, active[q], keys, 0, 0.0, w, m_rms)
         while True:
@@ -231,7 +230,7 @@ def run_trials(
             while True:
                 t_host = arrival[ep] if ep < n_ev else np.inf
                 t_queue = Q[0, heap.TIME] if hn > 0 else np.inf
-                t = fmin(fmin(t_host, t_queue), s_end)
+                t = min(t_host, t_queue, s_end)
                 while jm < madc_n and jm * period < t:
                     madc_out[trial, jm] = _madc_code(P, S, rec, m_col, jm * period - s0, jm * period, k_madc, jm)
                     jm += 1
@@ -253,7 +252,7 @@ def run_trials(
                         hn, na = neuron.deliver(h_ptr, h_idx, h_qe, h_qi, ev_src[j], s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                     ep += 1
                     continue
-                kind, i, stamp = Q[0, heap.KIND], np.int64(Q[0, heap.ID]), Q[0, heap.STAMP]
+                kind, i, stamp = Q[0, heap.KIND], int(Q[0, heap.ID]), Q[0, heap.STAMP]
                 hn = _pop(Q, hn)
                 if kind == ARRIVAL:
                     hn, na = neuron.deliver(n_ptr, n_idx, n_qe, n_qi, i, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
@@ -267,7 +266,7 @@ def run_trials(
                 else:  # neuron i spikes at t
                     g = columns[i]
                     S[i, PEND] = 0.0
-                    tick = round(t / chip.TICK_S)
+                    tick = int(round(t / chip.TICK_S))
                     if tick < trial_ticks[trial]:
                         S[i, COUNT] += 1.0
                         if records[i] and n_out - first < budget[trial] and n_out < run_budget:
@@ -284,14 +283,14 @@ def run_trials(
                     S[i, NSPK] += 1.0
                     z_theta, z_jit = 0.0, 0.0
                     if noise[TH_RMS] > 0.0 or noise[JIT_RMS] > 0.0:
-                        z_theta, z_jit = streams.gauss_pair(streams.derive(k_spike, g), np.int64(S[i, NSPK]))
+                        z_theta, z_jit = streams.gauss_pair(streams.derive(k_spike, g), int(S[i, NSPK]))
                     S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * z_theta
                     S[i, HOLD] = t + P[i, T_REF]
                     if S[i, HOLD] < s_end:
                         hn = _push(Q, hn, S[i, HOLD], RELEASE, i, S[i, STAMP])
                     if n_ptr[i + 1] > n_ptr[i]:
                         t_arr = t + noise[LATENCY] + noise[JIT_RMS] * z_jit
-                        hn = _push(Q, hn, fmax(t_arr, t), ARRIVAL, i, 0.0)
+                        hn = _push(Q, hn, max(t_arr, t), ARRIVAL, i, 0.0)
             if madc_n > 0 and jm == madc_n:
                 S[m_col, PIN] = 0.0
             if n_cadc > 0 and jc == n_cadc:
@@ -300,7 +299,7 @@ def run_trials(
                 break
             k += 1
             s0 = k * H
-            w = fmin(H, end - s0)
+            w = min(H, end - s0)
             if hn + 2 * N + 4 > Q.shape[0]:
                 Q = heap.grown(Q, hn + 2 * N + 4)
             hn, na = neuron.advance(P, S, Q, hn, active, na, keys, k, s0, w, m_rms, noise[MARGIN])
@@ -308,19 +307,19 @@ def run_trials(
                 continue
             nxt = arrival[ep] if ep < n_ev else np.inf
             if hn > 0:
-                nxt = fmin(nxt, Q[0, heap.TIME])
+                nxt = min(nxt, Q[0, heap.TIME])
             if jm < madc_n:
-                nxt = fmin(nxt, jm * period)
+                nxt = min(nxt, jm * period)
             if jc < n_cadc:
-                nxt = fmin(nxt, cadc_times[trial, jc])
+                nxt = min(nxt, cadc_times[trial, jc])
             if nxt >= end:
                 break
-            k = fmax(k, np.int64(nxt // H))
+            k = max(k, int(nxt // H))
             s0 = k * H
-            w = fmin(H, end - s0)
+            w = min(H, end - s0)
         o_count[trial - lo] = n_out - first
         if counters.shape[0] > 0:
             for i in range(N):
-                c = np.int64(S[i, COUNT])
+                c = int(S[i, COUNT])
                 counters[trial, columns[i]] = c if c <= chip.SPIKE_COUNTER_MAX else 2 * chip.SPIKE_COUNTER_MAX + 1
     return o_count, o_tick[:n_out], o_neur[:n_out], dropped, False

@@ -73,7 +73,6 @@ from .tables import (
     I,
     V,
 )  # fmt: skip
-from .scalar import fmax
 from .trajectory import first_crossing
 
 _FAST = {"cache": True, "_nrt": False}
@@ -96,8 +95,8 @@ def _ceiling(P, S, i, span, ta, tb, tc):
     d1 = -(a * ta + b * tb + c * tc)
     end_a, end_b = S[i, A] * S[i, EM], S[i, EH] * P[i, CE] * S[i, FE]
     end_c = -S[i, IH] * P[i, CI] * S[i, FI]
-    m2 = a * a * fmax(ta, end_a) + b * b * fmax(tb, end_b) + c * c * fmax(tc, end_c)
-    top = fmax(v, v + span * (d1 + 0.5 * m2 * span))
+    m2 = a * a * max(ta, end_a) + b * b * max(tb, end_b) + c * c * max(tc, end_c)
+    top = max(v, v + span * (d1 + 0.5 * m2 * span))
     if m2 < 0.0 and d1 > 0.0 and -d1 > m2 * span:
         top = v - d1 * d1 / (2.0 * m2)
     return top
@@ -137,7 +136,7 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
             n = heap.push(Q, n, S[i, HOLD], RELEASE, i, S[i, STAMP])
         return n
     S[i, A] = S[i, V] - vi - S[i, E] * P[i, CE] + S[i, I] * P[i, CI]
-    S[i, UB] = fmax(S[i, V], vi + (S[i, V] - vi) * S[i, EM]) + S[i, E] * P[i, KMAX_H]
+    S[i, UB] = max(S[i, V], vi + (S[i, V] - vi) * S[i, EM]) + S[i, E] * P[i, KMAX_H]
     if S[i, UB] >= S[i, THETA]:
         n = schedule(P, S, Q, n, i, s0, 0.0, w, 1.0, 1.0, 1.0)
     return n
@@ -166,19 +165,19 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
-            if fmax(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
+            if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
-                S[i, UB] = fmax(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
+                S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
             # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
-            rise = (fmax(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
+            rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
             if v + SAFE_MIN * rise < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
                 S[i, STAMP] += 1.0
                 until = s0 + SEGMENT_S * math.floor((S[i, THETA] - v) / rise)
                 n = heap.push(Q, n, until, WAKE, i, S[i, STAMP])
                 continue
-            calm = fmax(v, P[i, V_REST]) + reach < S[i, THETA] - margin
+            calm = max(v, P[i, V_REST]) + reach < S[i, THETA] - margin
             S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0
             if S[i, CALM] >= PARK_AFTER:
                 S[i, MODE], S[i, SINCE] = PARKED, s0
@@ -199,7 +198,7 @@ def _jump(P, S, i, s0, m_rms, keys, k):
     em, fe, fi = math.exp(-P[i, RATE_M] * d), math.exp(-P[i, RATE_E] * d), math.exp(-P[i, RATE_I] * d)
     v = P[i, V_REST] + (S[i, V] - P[i, V_REST]) * em + S[i, E] * P[i, CE] * (fe - em) - S[i, I] * P[i, CI] * (fi - em)  # fmt: skip
     if m_rms > 0.0:
-        v += m_rms * math.sqrt(fmax(1.0 - em * em, 0.0)) * streams.gauss(keys[1, i], k)
+        v += m_rms * math.sqrt(max(1.0 - em * em, 0.0)) * streams.gauss(keys[1, i], k)
     S[i, V], S[i, E], S[i, I] = v, S[i, E] * fe, S[i, I] * fi
 
 
@@ -214,7 +213,7 @@ def _catch_up(P, S, i, s0, m_rms, keys, k):
         S[i, E] *= math.exp(-P[i, RATE_E] * d)
         S[i, I] *= math.exp(-P[i, RATE_I] * d)
         return
-    first = round(S[i, SINCE] / SEGMENT_S)
+    first = int(round(S[i, SINCE] / SEGMENT_S))
     if m_rms == 0.0 or k - first > CATCH_UP_MAX:
         _jump(P, S, i, s0, m_rms, keys, k)
         return
@@ -233,7 +232,7 @@ def _absorbable(P, S, i, t, e):
     then, or its bound ``UB`` (valid whatever the noise) stays below threshold with the input, and
     t is within ``LAZY_SPAN`` time constants of ``SINCE``."""
     held = S[i, HOLD] > t
-    span = (t - S[i, SINCE]) * fmax(fmax(P[i, RATE_M], P[i, RATE_E]), P[i, RATE_I])
+    span = (t - S[i, SINCE]) * max(P[i, RATE_M], P[i, RATE_E], P[i, RATE_I])
     return (held or S[i, UB] + e * P[i, KPEAK] < S[i, THETA]) and span <= LAZY_SPAN
 
 

@@ -22,8 +22,6 @@ import math
 import numba
 import numpy as np
 
-from .scalar import fmax, fmin
-
 ROOT_TOL_S = 1e-15  # bracket width at which a crossing time counts as found
 
 
@@ -75,7 +73,7 @@ def _zero_of_slope(c0, A, B, C, a, b, c, lo, hi, d_lo):
             break
         step = x - d1 / d2 if d2 != 0.0 else 0.5 * (lo + hi)
         if abs(step - x) <= ROOT_TOL_S:
-            return fmin(fmax(step, lo), hi)
+            return min(max(step, lo), hi)
         x = step if lo < step < hi else 0.5 * (lo + hi)
     return x
 
@@ -94,7 +92,7 @@ def _root(c0, A, B, C, a, b, c, lo, hi, f_lo, f_hi):
             break
         step = x - f / d1 if d1 > 0.0 else 0.5 * (lo + hi)
         if abs(step - x) <= ROOT_TOL_S:
-            return fmin(fmax(step, lo), hi)
+            return min(max(step, lo), hi)
         x = step if lo < step < hi else 0.5 * (lo + hi)
     return hi
 
@@ -128,7 +126,7 @@ def first_crossing(c0, A, B, C, a, b, c, u, w):
     elif (d_u > 0.0) != (d_w > 0.0) and d_u != 0.0 and d_w != 0.0:
         z1 = _zero_of_slope(c0, A, B, C, a, b, c, u, w, d_u)
     lo, f_lo = u, f_u
-    for hi in (fmin(z1, z2), fmax(z1, z2), w):
+    for hi in (min(z1, z2), max(z1, z2), w):
         if hi <= lo:
             continue
         f_hi = _eval(c0, A, B, C, a, b, c, hi)[0]
