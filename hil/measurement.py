@@ -133,7 +133,8 @@ class Measurement:
 
     def count_beyond(self, neurons=None, max_spikes: int = 1) -> int:
         """How many spikes of ``neurons`` ``spike_times(neurons, max_spikes)`` leaves out."""
-        return self._dense(neurons, max_spikes, seconds=False)[1]
+        rank = self._ranked(neurons)[3]
+        return int(np.count_nonzero(rank >= max_spikes))
 
     def _dense(self, neurons, max_spikes: int, seconds: bool) -> tuple[np.ndarray, int]:
         """(n_trials, len(neurons), max_spikes) spike times in seconds (``inf`` where none) or ticks
