@@ -1,13 +1,14 @@
-"""Summary of issue-19 runs: final and last-5 test accuracy, worst epoch loss ratio, trials and wall time.
+"""Summary of training runs (issue 19): final and last-5 test accuracy, worst epoch loss ratio, trials and wall time.
 
-.venv/bin/python experiments/acc3/table.py /tmp/acc3 [NAME_PART ...]
+.venv/bin/python experiments/table.py RUNS_DIR [NAME_PART ...]   (default RUNS_DIR: $RUNS or /tmp/runs)
 """
 
 import json
+import os
 import pathlib
 import sys
 
-root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/acc3")
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RUNS", "/tmp/runs"))
 parts = sys.argv[2:]
 print("| run | epochs | final % | last-5 % | max loss ratio (epoch) | trials | train+eval wall s |")
 print("|---|---|---|---|---|---|---|")
