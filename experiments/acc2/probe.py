@@ -26,8 +26,8 @@ STEPS: list[dict] = []
 _loss_of = epoch.Loop.loss_of
 
 
-def _recording_loss_of(self, times, targets):
-    value = _loss_of(self, times, targets)
+def _recording_loss_of(self, times, targets, samples=None):
+    value = _loss_of(self, times, targets, samples)
     if torch.is_grad_enabled():  # a training step (evaluation runs under no_grad)
         c = self.config
         first = times["output"][..., 0].detach()
