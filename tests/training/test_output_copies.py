@@ -145,8 +145,8 @@ def test_config_refuses_copies_it_cannot_read(values, match):
 
 def test_loss_from_config_groups_the_outputs_only_with_copies():
     assert isinstance(loss_from_config(TrainerConfig()), FirstSpikeCrossEntropy)
-    grouped = loss_from_config(TrainerConfig(output_copies=3, output_copies_time="earliest"))
-    assert grouped == OutputCopies(FirstSpikeCrossEntropy(0.5e-6, 60e-6, 1e-2), 3, "earliest")
+    config = TrainerConfig(output_copies=3, output_copies_time="earliest", tau_0=0.4e-6, tau_1=50e-6, alpha=0.2)
+    assert loss_from_config(config) == OutputCopies(FirstSpikeCrossEntropy(0.4e-6, 50e-6, 0.2), 3, "earliest")
 
 
 def test_software_run_with_copies_trains_3k_outputs_and_names_the_grouping_in_nir(tmp_path):
