@@ -165,10 +165,6 @@ class Neurons:
     nn: tuple
     records: np.ndarray
 
-    @property
-    def size(self) -> int:
-        return self.columns.size
-
 
 def simulate(
     nr: Neurons,
