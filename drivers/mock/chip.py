@@ -63,6 +63,7 @@ class MockChip(DeviceBase):
         self._cancel_flag: np.ndarray | None = None  # of the run in progress
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._cpus = os.cpu_count() or 1  # read once: glibc reads /sys on every call
         self._power_on()
 
     # --- Device protocol -----------------------------------------------------------------------
@@ -195,7 +196,7 @@ class MockChip(DeviceBase):
 
     def _workers(self, n_trials: int):
         """(pool, threads) for a run of ``n_trials``: no pool when one thread suffices."""
-        threads = min(os.cpu_count() or 1, -(-n_trials // TRIAL_CHUNK))
+        threads = min(self._cpus, -(-n_trials // TRIAL_CHUNK))
         if threads <= 1:
             return None, 1
         if self._pool is None or self._pool_size != threads:

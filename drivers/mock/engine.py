@@ -31,38 +31,11 @@ from hil.errors import DeviceError
 from hil.measurement import SPIKE_DTYPE
 
 from . import kernel, tables
-from .physics import SYNIN_BASELINE, ReadoutModel
+from .physics import SYNIN_BASELINE, NeuronParameters, ReadoutModel
 from .streams import GAUSS_SUM_MAX
 from .trajectory import psp_max
 
 TRIAL_CHUNK = 16
-
-
-@attrs.frozen(eq=False)
-class Neurons:
-    """The simulated neurons of a run (N of them), each field (N,) float64 unless noted.
-
-    columns:  (N,) int64 global neuron index of each, ascending
-    host:     CSR over distinct host labels (ptr (L+1,), target (k,) int64 index into the N, q_exc, q_inh (k,) LSB)
-    nn:       CSR over the N: current jumps a spike of each causes in the others (empty rows for non-senders)
-    records:  (N,) bool, the neuron's spikes go to the host
-    """
-
-    columns: np.ndarray
-    v_rest: np.ndarray
-    v_reset: np.ndarray
-    v_threshold: np.ndarray
-    tau_mem: np.ndarray
-    tau_exc: np.ndarray
-    tau_inh: np.ndarray
-    refractory: np.ndarray
-    host: tuple
-    nn: tuple
-    records: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return self.columns.size
 
 
 @attrs.frozen(eq=False)
@@ -111,17 +84,41 @@ class Result:
     cadc: np.ndarray | None
 
 
-def parameter_table(nr: Neurons, noise: Noise) -> np.ndarray:
-    """(N, tables.N_ROWS) float64 table the kernel reads (rates, closed-form coefficients, bounds)."""
+@attrs.frozen(eq=False)
+class Tables:
+    """What the kernel reads of N neurons' parameters; it follows from their effective parameters and
+    the chip's noise and latency alone, so the chip keeps it while those stay (``ChipState.tables``).
+
+    parameters: (N, tables.N_ROWS) float64: rates, closed-form coefficients, bounds
+    growth:     (tables.GROWTH_ROWS, 3, N) float64: e^{s / tau} of the membrane, excitatory and inhibitory
+                time constants at the segment times s where host events can arrive (one per tick, less jitter)
+    """
+
+    parameters: np.ndarray
+    growth: np.ndarray
+
+    @classmethod
+    def of(cls, params: NeuronParameters, columns: np.ndarray, noise: Noise) -> Tables:
+        """The tables of the neurons ``columns`` (global indices) with effective parameters ``params``."""
+        tau = (params.tau_mem[columns], params.tau_syn_exc[columns], params.tau_syn_inh[columns])
+        potentials = (params.v_rest[columns], params.v_reset[columns], params.v_threshold[columns])
+        return cls(
+            _parameter_table(*potentials, *tau, params.refractory[columns], noise.membrane_rms),
+            _growth_table(*tau, noise.input_latency_s),
+        )
+
+
+def _parameter_table(v_rest, v_reset, v_threshold, tau_mem, tau_exc, tau_inh, refractory, membrane_rms) -> np.ndarray:
+    """(N, tables.N_ROWS) float64 from (N,) potentials (LSB), time constants and refractory times (s)."""
     H = tables.SEGMENT_S
-    a, b, c = 1.0 / nr.tau_mem, 1.0 / nr.tau_exc, 1.0 / nr.tau_inh
+    a, b, c = 1.0 / tau_mem, 1.0 / tau_exc, 1.0 / tau_inh
     a_hold = np.exp(-H * a)
-    ce, ci = nr.tau_exc / (nr.tau_exc - nr.tau_mem), nr.tau_inh / (nr.tau_inh - nr.tau_mem)
-    noise_i = noise.membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold))
+    ce, ci = tau_exc / (tau_exc - tau_mem), tau_inh / (tau_inh - tau_mem)
+    noise_i = membrane_rms * np.sqrt((1 + a_hold) / (1 - a_hold))
     rows = {
-        tables.V_REST: nr.v_rest,
-        tables.V_RESET: nr.v_reset,
-        tables.V_THR: nr.v_threshold,
+        tables.V_REST: v_rest,
+        tables.V_RESET: v_reset,
+        tables.V_THR: v_threshold,
         tables.RATE_M: a,
         tables.RATE_E: b,
         tables.RATE_I: c,
@@ -130,26 +127,43 @@ def parameter_table(nr: Neurons, noise: Noise) -> np.ndarray:
         tables.EM_H: a_hold,
         tables.FE_H: np.exp(-H * b),
         tables.FI_H: np.exp(-H * c),
-        tables.KMAX_H: psp_max(nr.tau_mem, nr.tau_exc, H),
-        tables.KPEAK: psp_max(nr.tau_mem, nr.tau_exc),
-        tables.T_REF: nr.refractory,
+        tables.KMAX_H: psp_max(tau_mem, tau_exc, H),
+        tables.KPEAK: psp_max(tau_mem, tau_exc),
+        tables.T_REF: refractory,
         tables.NOISE_I: noise_i,
         tables.KE_H: ce * (np.exp(-H * b) - a_hold),
         tables.KI_H: ci * (np.exp(-H * c) - a_hold),
         tables.NOISE_MAX: noise_i * GAUSS_SUM_MAX,
     }
-    table = np.empty((nr.size, tables.N_ROWS))
+    table = np.empty((v_rest.size, tables.N_ROWS))
     for column, values in rows.items():
         table[:, column] = values
     return table
 
 
-def growth_table(nr: Neurons, input_latency_s: float) -> np.ndarray:
-    """(tables.GROWTH_ROWS, 3, N): e^{s / tau} of membrane, excitatory and inhibitory time constants
-    at the segment times s where host events can arrive (one per tick, less jitter)."""
+def _growth_table(tau_mem, tau_exc, tau_inh, input_latency_s: float) -> np.ndarray:
+    """(tables.GROWTH_ROWS, 3, N) float64 (``Tables.growth``) from (N,) time constants (s)."""
     s = (np.arange(tables.GROWTH_ROWS) - tables.GROWTH_LEAD) * chip.TICK_S + input_latency_s
-    rates = np.stack([1.0 / nr.tau_mem, 1.0 / nr.tau_exc, 1.0 / nr.tau_inh])
+    rates = np.stack([1.0 / tau_mem, 1.0 / tau_exc, 1.0 / tau_inh])
     return np.exp(s[:, None, None] * rates[None, :, :])
+
+
+@attrs.frozen(eq=False)
+class Neurons:
+    """The simulated neurons of a run (N of them).
+
+    columns:  (N,) int64 global neuron index of each, ascending
+    tables:   their parameter and growth tables (``Tables``)
+    host:     CSR over distinct host labels (ptr (L+1,), target (k,) int64 index into the N, q_exc, q_inh (k,) LSB)
+    nn:       CSR over the N: current jumps a spike of each causes in the others (empty rows for non-senders)
+    records:  (N,) bool, the neuron's spikes go to the host
+    """
+
+    columns: np.ndarray
+    tables: Tables
+    host: tuple
+    nn: tuple
+    records: np.ndarray
 
 
 def simulate(
@@ -190,8 +204,8 @@ def simulate(
         np.ascontiguousarray(source, np.int64),
         nr.host,
         nr.nn,
-        parameter_table(nr, noise),
-        growth_table(nr, noise.input_latency_s),
+        nr.tables.parameters,
+        nr.tables.growth,
         _noise_row(noise),
         np.ascontiguousarray(nr.records, np.bool_),
         np.ascontiguousarray(nr.columns, np.int64),

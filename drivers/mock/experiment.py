@@ -64,11 +64,12 @@ def execute(
         cadc_times=None if cadc_ticks is None else cadc_ticks * chip.TICK_S,
         counters=recording.spike_counts,
     )
+    noise = _noise(state)
     result = engine.simulate(
-        wiring.neurons(state, recording.spikes),
+        wiring.neurons(state, recording.spikes, noise),
         (events["tick"].astype(np.int64), np.where(dropped, -1, source), stimulus.offsets),
         (sim_end, durations),
-        _noise(state),
+        noise,
         sim_seed,
         probe,
         (link.output_budget(durations, state.limits.link_events_per_s), state.limits.max_spikes),

@@ -2,6 +2,9 @@
 
 The chip builds a new state on every ``configure`` (recomputing only what the changed blocks
 affect) and hands it to ``experiment.execute``; nothing else of the chip is read by a run.
+A state keeps the wiring of its last run (``wiring``) and the kernel's tables of its last
+simulated neurons (``tables``); the tables pass on to the next state while the effective
+neuron parameters stay, so a weight-only ``configure`` (every training step) keeps them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 from hil.config import ChipConfig
 from hil.device import DeviceLimits
 
+from .engine import Noise, Tables
 from .physics import Mismatch, NeuronParameters
 from .routing import Routing
 from .wiring import Wiring
@@ -46,6 +50,7 @@ class ChipState:
     limits: DeviceLimits
     noise: bool
     _wiring: dict = attrs.field(factory=dict, repr=False)
+    _tables: dict = attrs.field(factory=dict, repr=False)  # shared with the next state while params stay
 
     @classmethod
     def power_on(cls, mismatch: Mismatch, limits: DeviceLimits, noise: bool) -> ChipState:
@@ -59,7 +64,8 @@ class ChipState:
         analog = changed - _ROUTING_FIELDS - _NOT_ANALOG
         params = NeuronParameters.of(self.mismatch, config) if analog else self.params
         routing = Routing(config, self.mismatch.synapse, self.routing) if changed & _ROUTING_FIELDS else self.routing
-        return ChipState(config, params, routing, self.mismatch, self.limits, self.noise)
+        tables = self._tables if params is self.params else {}
+        return ChipState(config, params, routing, self.mismatch, self.limits, self.noise, tables=tables)
 
     @property
     def noise_margin(self) -> float:
@@ -74,3 +80,12 @@ class ChipState:
             self._wiring.clear()
             self._wiring[key] = Wiring.build(self, labels, madc_neuron, cadc)
         return self._wiring[key]
+
+    def tables(self, columns: np.ndarray, noise: Noise) -> Tables:
+        """The kernel's tables of the neurons ``columns`` under ``noise`` (the last ones are kept)."""
+        key = (columns.tobytes(), noise.membrane_rms, noise.input_latency_s)
+        found = self._tables.get(key)
+        if found is None:
+            self._tables.clear()
+            found = self._tables[key] = Tables.of(self.params, columns, noise)
+        return found

@@ -3,7 +3,8 @@
 ``Health.bytes_sent`` / ``bytes_received`` of a mock run are the framed sizes of the RUN
 request and its reply (``hil.wire.framed_size``: payload, headers and CRCs of every chunk;
 acknowledgements and keep-alive frames are not counted), so in-process runs report the same
-traffic a run over ``socket://`` carries.
+traffic a run over ``socket://`` carries. The sizes are counted from the messages' contents;
+nothing is encoded (``hil.wire.payload_size``).
 """
 
 from __future__ import annotations

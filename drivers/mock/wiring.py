@@ -14,7 +14,7 @@ import numpy as np
 
 from hil import chip
 
-from .engine import Neurons
+from .engine import Neurons, Noise
 
 
 @attrs.frozen(eq=False)
@@ -55,21 +55,14 @@ class Wiring:
         host_csr = (host[0], index[host[1]], host[2] * gain_e[host[1]], host[3] * gain_i[host[1]])
         return cls(columns, host_csr, _neuron_csr(index, sources, pieces, columns.size, gain_e, gain_i))
 
-    def neurons(self, state, spikes: bool) -> Neurons:
+    def neurons(self, state, spikes: bool, noise: Noise) -> Neurons:
         """The engine's view of these neurons; ``spikes``: whether spikes are recorded at all."""
-        p, c = state.params, self.columns
         return Neurons(
-            columns=c,
-            v_rest=p.v_rest[c],
-            v_reset=p.v_reset[c],
-            v_threshold=p.v_threshold[c],
-            tau_mem=p.tau_mem[c],
-            tau_exc=p.tau_syn_exc[c],
-            tau_inh=p.tau_syn_inh[c],
-            refractory=p.refractory[c],
+            columns=self.columns,
+            tables=state.tables(self.columns, noise),
             host=self.host,
             nn=self.nn,
-            records=state.config.enable_spike_out[c] & bool(spikes),
+            records=state.config.enable_spike_out[self.columns] & bool(spikes),
         )
 
 

@@ -40,7 +40,9 @@ from .messages import (
     encode_message,
     error_code_of,
     payload_bytes,
+    payload_size,
     reply_type,
+    run_payload_size,
 )
 from .recording import KIND_META, KIND_REPLY, KIND_REQUEST, Record, SessionWriter, read_session
 from .requests import Requests, configure_message, expect, info_of, max_request_bytes
@@ -85,7 +87,9 @@ __all__ = [
     "encode_message",
     "error_code_of",
     "payload_bytes",
+    "payload_size",
     "reply_type",
+    "run_payload_size",
     "Record",
     "SessionWriter",
     "read_session",

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ProtocolError
 from .frame import HEADER_SIZE, LIMITS, Frame, FrameDecoder, FrameFault, Limits, encode_frame
-from .messages import MsgType, encode_message
+from .messages import MsgType, payload_size
 
 
 class LinkClosed(ConnectionError):
@@ -62,9 +62,9 @@ DEFAULT_CHUNK_SIZE = 1 << 18
 
 
 def framed_size(msg, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-    """Bytes ``msg`` occupies on the link: payload plus header and payload CRC of every chunk (acks excluded)."""
-    _, parts = encode_message(msg)
-    payload = sum(memoryview(p).nbytes for p in parts)
+    """Bytes ``msg`` occupies on the link: payload plus header and payload CRC of every chunk of ``chunk_size``
+    payload bytes (acks excluded). RUN and RUN_REPLY are counted without encoding them (``payload_size``)."""
+    payload = payload_size(msg)
     n_chunks = max(1, -(-payload // chunk_size))
     return payload + n_chunks * (HEADER_SIZE + 4)
 

@@ -1,4 +1,5 @@
-"""RUN_REPLY's payload: a ``Measurement`` as bytes and back (docs/protocol.md section 3.4).
+"""RUN_REPLY's payload: a ``Measurement`` as bytes and back (docs/protocol.md section 3.4), and its
+size counted without building it (``measurement_size``).
 
 Spikes go column-wise (per-trial counts, neuron numbers, then trial-relative ticks in 2 or 4
 bytes), ADC data as raw little-endian arrays; every count is checked against the bytes left
@@ -15,7 +16,7 @@ import numpy as np
 from .. import chip
 from ..errors import ProtocolError
 from ..measurement import SPIKE_DTYPE, CadcSamples, Health, MadcTrace, Measurement, Provenance
-from .packing import Reader, Writer
+from .packing import Reader, Writer, packed_size, text_size
 
 
 def _optional_text(w: Writer, value) -> None:
@@ -24,22 +25,32 @@ def _optional_text(w: Writer, value) -> None:
         w.text(str(value))
 
 
-def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
-    """Spikes column-wise: per-trial counts, then neuron numbers, then trial-relative ticks in 2 bytes
-    when every tick fits (trials up to 524 us), else 4 (4 or 6 bytes per spike instead of 14)."""
+_HEAD, _SPIKES_HEAD, _MADC_HEAD, _CADC_HEAD, _COUNTS_HEAD = "I6Q", "QB", "HBddII", "III", "II"
+
+
+def _tick_width(spikes: np.ndarray, n_trials: int) -> int:
+    """Bytes per spike tick on the wire: 2 when every tick fits (trials up to 524 us), else 4.
+    ``ProtocolError`` for spikes the reply cannot carry (unsorted, past ``n_trials``, past the timer)."""
     trial, tick = spikes["trial"], spikes["tick"]
     if spikes.size and (np.any(trial[1:] < trial[:-1]) or int(trial[-1]) >= n_trials):
         raise ProtocolError(f"run reply: spikes must be sorted by trial with trial < n_trials = {n_trials}")
     top = int(tick.max()) if spikes.size else 0
     if top > chip.TIMER_MAX_TICKS:
         raise ProtocolError(f"run reply: spike tick {top}; allowed <= {chip.TIMER_MAX_TICKS} (32-bit timer)")
-    width = 2 if top <= 0xFFFF else 4
-    counts = np.bincount(trial, minlength=n_trials)
-    w.put("QB", spikes.size, width).array(counts, "<u4").array(spikes["neuron"], "<u2").array(tick, f"<u{width}")
+    return 2 if top <= 0xFFFF else 4
+
+
+def _spikes_put(w: Writer, spikes: np.ndarray, n_trials: int) -> None:
+    """Spikes column-wise: per-trial counts, then neuron numbers, then trial-relative ticks in 2 or 4
+    bytes (4 or 6 bytes per spike instead of 14)."""
+    width = _tick_width(spikes, n_trials)
+    counts = np.bincount(spikes["trial"], minlength=n_trials)
+    w.put(_SPIKES_HEAD, spikes.size, width).array(counts, "<u4").array(spikes["neuron"], "<u2")
+    w.array(spikes["tick"], f"<u{width}")
 
 
 def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
-    n, width = r.get("QB")
+    n, width = r.get(_SPIKES_HEAD)
     if width not in (2, 4):
         raise ProtocolError(f"run reply: spike tick width {width} bytes; allowed 2 or 4")
     counts = r.array("<u4", n_trials, "spike counts per trial")
@@ -55,7 +66,7 @@ def _spikes_get(r: Reader, n_trials: int) -> np.ndarray:
 
 
 def put_measurement(w: Writer, m: Measurement) -> None:
-    w.put("I", m.n_trials).put("6Q", *attrs.astuple(m.health))
+    w.put(_HEAD, m.n_trials, *attrs.astuple(m.health))
     p = m.provenance
     w.put("B", p is not None)
     if p is not None:
@@ -67,15 +78,34 @@ def put_measurement(w: Writer, m: Measurement) -> None:
     if m.madc is not None:
         s = m.madc.samples
         w.put(
-            "HBddII", m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape
+            _MADC_HEAD, m.madc.neuron, chip.MADC_SOURCES.index(m.madc.source), m.madc.period_s, m.madc.start_s, *s.shape
         ).array(s, "<u2")
     w.put("B", m.cadc is not None)
     if m.cadc is not None:
         s = m.cadc.samples
-        w.put("III", *s.shape).array(s, "u1").array(m.cadc.ticks, "<u8")
+        w.put(_CADC_HEAD, *s.shape).array(s, "u1").array(m.cadc.ticks, "<u8")
     w.put("B", m.spike_counts is not None)
     if m.spike_counts is not None:
-        w.put("II", *m.spike_counts.shape).array(m.spike_counts, "<u2")
+        w.put(_COUNTS_HEAD, *m.spike_counts.shape).array(m.spike_counts, "<u2")
+
+
+def measurement_size(m: Measurement) -> int:
+    """Bytes ``put_measurement`` writes for ``m``, counted from its fields without building them;
+    ``ProtocolError`` where the encoder refuses ``m``."""
+    n_spikes = m.spikes.size
+    size = packed_size(_HEAD + "B" + _SPIKES_HEAD + "BBB") + 4 * m.n_trials  # "B": a part is present
+    size += n_spikes * (2 + _tick_width(m.spikes, m.n_trials))
+    p = m.provenance
+    if p is not None:
+        size += sum(text_size(t) for t in (p.driver, p.chip_id, p.config_hash, p.software_version))
+        size += packed_size("dBB") + sum(text_size(str(v)) for v in (p.calibration_id, p.noise_seed) if v is not None)
+    if m.madc is not None:
+        size += packed_size(_MADC_HEAD) + 2 * m.madc.samples.size
+    if m.cadc is not None:
+        size += packed_size(_CADC_HEAD) + m.cadc.samples.size + 8 * m.cadc.ticks.size
+    if m.spike_counts is not None:
+        size += packed_size(_COUNTS_HEAD) + 2 * m.spike_counts.size
+    return size
 
 
 def _optional(r: Reader):
@@ -103,7 +133,7 @@ def get_measurement(r: Reader) -> Measurement:
     spikes = _spikes_get(r, n_trials)
     madc = cadc = counts = None
     if r.one("B"):
-        neuron, source, period, start, rows, cols = r.get("HBddII")
+        neuron, source, period, start, rows, cols = r.get(_MADC_HEAD)
         if source >= len(chip.MADC_SOURCES) or not (math.isfinite(period) and math.isfinite(start)):
             raise ProtocolError(f"run reply: MADC source {source}, period {period}, start {start} are invalid")
         madc = MadcTrace(
@@ -114,10 +144,10 @@ def get_measurement(r: Reader) -> Measurement:
             start,
         )
     if r.one("B"):
-        a, b, c = r.get("III")
+        a, b, c = r.get(_CADC_HEAD)
         samples = r.array("u1", a * b * c, "CADC samples").reshape(a, b, c)
         cadc = CadcSamples(samples, r.array("<u8", a * b, "CADC ticks").reshape(a, b))
     if r.one("B"):
-        rows, cols = r.get("II")
+        rows, cols = r.get(_COUNTS_HEAD)
         counts = r.array("<u2", rows * cols, "spike counts").reshape(rows, cols)
     return Measurement(spikes, n_trials, health, provenance, madc, cadc, counts)

@@ -19,8 +19,8 @@ from ..measurement import Measurement
 from ..stimulus import EVENT_DTYPE, Recording, Stimulus
 from .config_blocks import BLOCK_FIELDS, BLOCK_KINDS, MAX_BLOCKS, get_blocks, put_blocks
 from .frame import ACK_TYPE
-from .measurements import get_measurement, put_measurement
-from .packing import Reader, Writer
+from .measurements import get_measurement, measurement_size, put_measurement
+from .packing import Reader, Writer, little_endian, packed_size
 
 
 class MsgType(enum.IntEnum):
@@ -200,6 +200,9 @@ def _limits_put(w: Writer, lim: DeviceLimits) -> None:
     )
 
 
+_RECORDING_FORMAT, _STIMULUS_HEAD = "BHBId", "IQ"
+
+
 def _recording_put(w: Writer, rec: Recording) -> None:
     flags = (
         int(rec.spikes)
@@ -208,7 +211,7 @@ def _recording_put(w: Writer, rec: Recording) -> None:
         | int(rec.spike_counts) << 3
     )
     w.put(
-        "BHBId",
+        _RECORDING_FORMAT,
         flags,
         rec.madc_neuron or 0,
         chip.MADC_SOURCES.index(rec.madc_source),
@@ -218,7 +221,7 @@ def _recording_put(w: Writer, rec: Recording) -> None:
 
 
 def _stimulus_put(w: Writer, stim: Stimulus) -> None:
-    w.put("IQ", stim.n_trials, stim.n_events)
+    w.put(_STIMULUS_HEAD, stim.n_trials, stim.n_events)
     w.array(stim.durations, "<u8").array(stim.offsets, "<i8").array(stim.events, EVENT_DTYPE)
 
 
@@ -252,6 +255,23 @@ def encode_message(msg) -> tuple[int, list]:
     return int(TYPE_OF[type(msg)]), w.parts
 
 
+def run_payload_size(n_trials: int, n_events: int) -> int:
+    """Payload bytes of a RUN of ``n_trials`` trials holding ``n_events`` events in all."""
+    per_trial = 8 + 8  # duration u64, offset i64
+    fixed = packed_size(_RECORDING_FORMAT + _STIMULUS_HEAD) + 8  # the last trial's end offset
+    return fixed + per_trial * n_trials + little_endian(EVENT_DTYPE).itemsize * n_events
+
+
+def payload_size(msg) -> int:
+    """Payload bytes ``encode_message(msg)`` produces. RUN and RUN_REPLY are counted from their contents
+    without building the bytes (``ProtocolError`` where the encoder refuses the message); others are encoded."""
+    if isinstance(msg, Run):
+        return run_payload_size(msg.stimulus.n_trials, msg.stimulus.n_events)
+    if isinstance(msg, RunReply):
+        return measurement_size(msg.measurement)
+    return sum(memoryview(p).nbytes for p in encode_message(msg)[1])
+
+
 # --- decoders -------------------------------------------------------------------------------
 def _hash(r: Reader) -> str:
     return bytes(r.array("u1", 32, "config hash")).hex()
@@ -262,7 +282,7 @@ def _decode_configure(r: Reader) -> Configure:
 
 
 def _decode_run(r: Reader) -> Run:
-    flags, neuron, source, samples, period = r.get("BHBId")
+    flags, neuron, source, samples, period = r.get(_RECORDING_FORMAT)
     if source >= len(chip.MADC_SOURCES):
         raise ProtocolError(f"run: MADC source index {source}; allowed 0..{len(chip.MADC_SOURCES) - 1}")
     recording = Recording(
@@ -273,7 +293,7 @@ def _decode_run(r: Reader) -> Run:
         cadc_period_s=period if flags & 4 else None,
         spike_counts=bool(flags & 8),
     )
-    n_trials, n_events = r.get("IQ")
+    n_trials, n_events = r.get(_STIMULUS_HEAD)
     durations = r.array("<u8", n_trials, "durations")
     offsets = r.array("<i8", n_trials + 1, "offsets")
     events = r.array(EVENT_DTYPE, n_events, "events")
@@ -367,6 +387,8 @@ __all__ = [
     "BLOCK_KINDS",
     "MAX_BLOCKS",
     "encode_message",
+    "payload_size",
+    "run_payload_size",
     "decode_message",
     "reply_type",
     "payload_bytes",

@@ -49,6 +49,16 @@ class Writer:
         return sum(memoryview(p).nbytes for p in self.parts)
 
 
+def packed_size(fmt: str) -> int:
+    """Bytes ``Writer.put(fmt, ...)`` writes."""
+    return struct.calcsize("<" + fmt)
+
+
+def text_size(value: str) -> int:
+    """Bytes ``Writer.text(value)`` writes: the length field and the UTF-8 bytes, cut at ``MAX_TEXT``."""
+    return _TEXT_LEN.size + min(len(value.encode("utf-8")), MAX_TEXT)
+
+
 class Reader:
     """Reads a payload front to back; every overrun raises ``ProtocolError`` naming ``what``."""
 

@@ -8,11 +8,8 @@ import functools
 from ..config import ChipConfig
 from ..device import DeviceInfo, DeviceLimits
 from ..errors import ConfigError, ProtocolError
-from ..stimulus import EVENT_DTYPE, Recording, Stimulus
-from .messages import Configure, ErrorReply, HelloReply, Run, encode_message
-
-_RUN_FIXED_BYTES = 16 + 12 + 8  # recording, n_trials + n_events, the extra trial offset
-_RUN_PER_TRIAL_BYTES = 16  # duration u64 + offset i64
+from ..stimulus import Recording, Stimulus
+from .messages import Configure, ErrorReply, HelloReply, Run, payload_size, run_payload_size
 
 
 class Requests:
@@ -63,12 +60,10 @@ def expect(reply, cls, op: str, where: str):
 
 @functools.cache
 def _full_configure_bytes() -> int:
-    _, parts = encode_message(configure_message(None, ChipConfig()))
-    return sum(memoryview(p).nbytes for p in parts)
+    return payload_size(configure_message(None, ChipConfig()))
 
 
 def max_request_bytes(limits: DeviceLimits) -> int:
     """Payload bytes of the largest request a device with ``limits`` accepts: a CONFIGURE of
     every block, or a RUN of ``max_trials`` trials and ``max_events`` events."""
-    run = _RUN_FIXED_BYTES + _RUN_PER_TRIAL_BYTES * limits.max_trials + EVENT_DTYPE.itemsize * limits.max_events
-    return max(run, _full_configure_bytes())
+    return max(run_payload_size(limits.max_trials, limits.max_events), _full_configure_bytes())
