@@ -219,10 +219,11 @@ def run_trials(
         k_jit = streams.derive(tkey, streams.HOST_JITTER)
         n_ev = _host_order(ev_tick, ev_src, ev_ptr[trial], ev_ptr[trial + 1], noise[IN_LATENCY], noise[JIT_RMS], k_jit, arrival, delta, order)  # fmt: skip
         end, first = sim_end[trial], n_out
-        hn, ep, jm, jc, k = 0, 0, 0, 0, 0
+        # int64, not literal 0: a callee typed with a literal argument is compiled twice (once per type)
+        hn = ep = jm = jc = k = np.int64(0)
         s0, w = 0.0, min(H, end)
         for q in range(na):
-            hn = _enter(P, S, Q, hn, active[q], keys, 0, 0.0, w, m_rms)
+            hn = _enter(P, S, Q, hn, active[q], keys, k, 0.0, w, m_rms)
         while True:
             if cancel[0] != 0:
                 return o_count, o_tick[:n_out], o_neur[:n_out], dropped, True
