@@ -179,6 +179,13 @@ class TrainerConfig:
         "on each output's peak sampled membrane (CADC on a chip)",
     )
     readout_scale: float = _real_field(10.0, _pos_real, "max_membrane: logit per model unit of peak membrane")
+    silent_label_time: str = _field(
+        "clamp",
+        _one_of("clamp", "membrane"),
+        "first_spike_ce: the time of a label neuron that stayed silent: clamp (duration_s), or membrane: its "
+        "sampled peak's time plus tau_mem (1 - peak), continuous where the spike vanishes (reads CADC samples "
+        "of the output layer)",
+    )
     silent_loss: float = _real_field(
         0.0,
         _nonneg_real,
@@ -242,6 +249,13 @@ class TrainerConfig:
                 f"{MEMBRANE_READOUT_MAX_V_THRESHOLD:g} LSB, so that a peak of twice the threshold distance above the "
                 "leak (80) stays inside the CADC's range (255) and below the highest threshold the chip can set "
                 "(set v_threshold=150, weight_gain=1)"
+            )
+        if self.silent_label_time == "membrane" and (
+            self.readout != "first_spike" or self.loss != "first_spike_ce" or self.output_copies > 1
+        ):
+            raise ConfigError(
+                "TrainerConfig.silent_label_time = 'membrane' needs readout = 'first_spike', loss = 'first_spike_ce' "
+                f"and output_copies = 1 (got {self.readout!r}, {self.loss!r}, {self.output_copies})"
             )
         if self.output_copies > 1 and (self.readout != "first_spike" or self.loss not in COPIES_LOSSES):
             raise ConfigError(

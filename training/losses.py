@@ -234,6 +234,39 @@ class SilentMembraneLoss:
         return prediction_rule(self.base)(outputs)
 
 
+def continued_label_times(outputs: Outputs, labels: torch.Tensor, tau_mem: float) -> torch.Tensor:
+    """The output times (batch, n_out, M) with the first spike of each label neuron that stayed silent
+    replaced by its membrane continuation ``t_peak + tau_mem (1 - V_peak)`` (at most t_max): V_peak the
+    highest sample of its membrane (model units, threshold 1), t_peak that sample's time (s). As a
+    spike vanishes its peak reaches threshold at the spike's time, so a label time continued this way
+    does not jump to t_max there, and its gradient (through V_peak) says how far below threshold it stayed.
+    """
+    v = outputs.membrane("output", "silent_label_time = 'membrane'")
+    peak, at = v.max(dim=-1)
+    t_peak = outputs.samples.times.to(v.dtype).gather(1, at)
+    continued = torch.clamp(t_peak + tau_mem * (1 - peak), max=outputs.t_max)
+    first = outputs.times[..., 0]
+    label = torch.nn.functional.one_hot(labels, first.shape[1]).bool()
+    replace = label & ~(first.detach() < outputs.t_max)
+    return torch.cat([torch.where(replace, continued, first).unsqueeze(-1), outputs.times[..., 1:]], dim=-1)
+
+
+@attrs.frozen
+class ContinuedLabelTime:
+    """``base`` loss on the output times with silent label neurons' times continued from their
+    membranes (``continued_label_times``); predicts as ``base`` does, on the spikes alone."""
+
+    base: object
+    tau_mem: float
+
+    def __call__(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
+        times = continued_label_times(outputs, class_of(targets), self.tau_mem)
+        return self.base(attrs.evolve(outputs, times=times), targets)
+
+    def predict(self, outputs: Outputs) -> torch.Tensor:
+        return prediction_rule(self.base)(outputs)
+
+
 def class_first_spikes(times: torch.Tensor, copies: int, how: str, t_max: float) -> torch.Tensor:
     """First spike of each class (batch, n_classes) from ``copies`` output neurons per class.
 
@@ -285,6 +318,8 @@ def loss_from_config(config):
         base = _spike_loss(config)
     if config.output_copies > 1:
         base = OutputCopies(base, config.output_copies, config.output_copies_time)
+    if config.silent_label_time == "membrane":
+        base = ContinuedLabelTime(base, config.tau_mem)
     return SilentMembraneLoss(base, config.silent_loss) if config.silent_loss > 0 else base
 
 

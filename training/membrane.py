@@ -33,9 +33,11 @@ def nonspiking_lif(params: LIFParameters) -> LIFParameters:
 
 def request_for(config, chain) -> SampleRequest | None:
     """The ``SampleRequest`` a ``TrainerConfig`` needs (None: spikes only), checked: the output layer
-    for ``readout = 'max_membrane'``, every layer for ``silent_loss > 0``, CADC every ``sample_period_s``."""
+    for ``readout = 'max_membrane'`` and ``silent_label_time = 'membrane'``, every layer for ``silent_loss > 0``,
+    CADC every ``sample_period_s``."""
     names = [layer.name for layer in chain] if config.silent_loss > 0 else []
-    if config.readout == "max_membrane" and "output" not in names:
+    wants_output = config.readout == "max_membrane" or config.silent_label_time == "membrane"
+    if wants_output and "output" not in names:
         names.append("output")
     if not names:
         return None

@@ -9,10 +9,12 @@ from hil.errors import ConfigError
 from training.config import TrainerConfig
 from training.lif import LIFParameters
 from training.losses import (
+    ContinuedLabelTime,
     FirstSpikeCrossEntropy,
     MaxMembraneCrossEntropy,
     Outputs,
     SilentMembraneLoss,
+    continued_label_times,
     loss_from_config,
     silent_membrane_penalty,
 )
@@ -71,12 +73,42 @@ def test_silent_penalty_by_hand():
     assert combined.item() == pytest.approx(base(outputs, labels).item() + 1.4, rel=1e-6)
 
 
+def test_continued_label_time_by_hand():
+    out_v = [[[0.1, 0.7, 0.2], [0.3, 0.4, 0.0]], [[0.0, 0.1, 1.0], [0.2, 0.9, 0.5]]]
+    out_t = [[5e-6, INF], [INF, 60e-6]]  # trial 0: label 1 silent; trial 1: label 0 silent, neuron 1 after T
+    outputs, v = outputs_with([[INF, INF]] * 2, out_t, [[[0.0] * 3] * 2] * 2, out_v)
+    labels, tau_mem = torch.tensor([1, 0]), 10e-6
+    times = continued_label_times(outputs, labels, tau_mem)
+    # trial 0, neuron 1: peak 0.4 at 2 us -> 2 us + 10 us * 0.6; trial 1, neuron 0: peak 1.0 (threshold) at
+    # 4 us -> exactly 4 us, the time of a spike that just vanished; the other neurons keep their times
+    expected = [[5e-6, 2e-6 + 6e-6], [4e-6, 60e-6]]
+    torch.testing.assert_close(times[..., 0], torch.tensor(expected), rtol=0, atol=1e-11)  # float32
+    base = FirstSpikeCrossEntropy(0.5e-6, 60e-6, 0.1)
+    loss = ContinuedLabelTime(base, tau_mem)(outputs, labels)
+    by_hand = base(Outputs(torch.tensor(expected)[..., None], {}, T), labels)
+    assert float(loss) == pytest.approx(float(by_hand), rel=1e-6)
+    loss.backward()
+    grad = v["output"].grad
+    # only the peak sample of the two silent label neurons gets a gradient: -tau_mem dloss/dt
+    assert (grad != 0).tolist() == [[[False] * 3, [False, True, False]], [[False, False, True], [False] * 3]]
+    t = torch.tensor(expected, requires_grad=True)
+    base(Outputs(t[..., None], {}, T), labels).backward()
+    assert float(grad[0, 1, 1]) == pytest.approx(-tau_mem * float(t.grad[0, 1]), rel=1e-6)
+    assert float(grad[1, 0, 2]) == pytest.approx(-tau_mem * float(t.grad[1, 0]), rel=1e-6)
+
+
 def test_config_builds_the_membrane_losses_and_they_need_samples():
     assert loss_from_config(
         TrainerConfig(readout="max_membrane", readout_scale=3.0, v_threshold=150.0)
     ) == MaxMembraneCrossEntropy(3.0)
     loss = loss_from_config(TrainerConfig(silent_loss=5.0))
     assert isinstance(loss, SilentMembraneLoss) and loss.weight == 5.0 and isinstance(loss.base, FirstSpikeCrossEntropy)
+    loss = loss_from_config(TrainerConfig(silent_label_time="membrane", tau_mem=10e-6))
+    c = TrainerConfig()
+    assert loss == ContinuedLabelTime(FirstSpikeCrossEntropy(c.tau_0, c.tau_1, c.alpha), 10e-6)
+    for other in ({"loss": "spike_time_mse"}, {"output_copies": 2}, {"readout": "max_membrane", "v_threshold": 150.0}):
+        with pytest.raises(ConfigError, match="silent_label_time = 'membrane' needs"):
+            TrainerConfig.from_dict({"silent_label_time": "membrane", **other})
     times = torch.full((2, 3, 1), INF)
     with pytest.raises(ConfigError, match="needs membrane samples of layer 'output'"):
         MaxMembraneCrossEntropy(1.0)(Outputs(times, {"output": times}, T), torch.tensor([0, 1]))
@@ -141,7 +173,13 @@ def test_both_options_train_on_both_backends_and_count_the_samples_bytes(tmp_pat
     small = dict(train_size=150, test_size=60, n_hidden=40, batch_size=30, epochs=2, device=device)
     small |= {"v_threshold": 150.0, "weight_gain": 1.0}  # the readout's peaks must fit the CADC's range
     reports = {}
-    for name, extra in {"spikes": {}, "readout": {"readout": "max_membrane"}, "silent": {"silent_loss": 24.0}}.items():
+    options = {
+        "spikes": {},
+        "readout": {"readout": "max_membrane"},
+        "silent": {"silent_loss": 24.0},
+        "continued": {"silent_label_time": "membrane"},
+    }
+    for name, extra in options.items():
         config = TrainerConfig.from_dict({**small, **extra, "init_output_mean": 0.3, "bump_output": name != "silent"})
         reports[name] = Trainer(config, tmp_path / name, progress=False).run()["metrics"]
     for name, metrics in reports.items():
