@@ -27,6 +27,8 @@ import struct
 import attrs
 from isal.isal_zlib import crc32
 
+from .packing import parts_size
+
 SYNC = b"\xa5\x5aHW"
 WIRE_VERSION = 1
 HEADER = struct.Struct("<4sBBHIIII")  # sync, version, type, flags, seq, chunk, n_chunks, length
@@ -82,7 +84,7 @@ class FrameFault:
 def encode_frame(msg_type: int, seq: int, payload=b"", *, chunk: int = 0, n_chunks: int = 1) -> bytes:
     """One frame as bytes. ``payload``: a bytes-like object or a list of them (joined once)."""
     parts = payload if isinstance(payload, list) else [payload]
-    length = sum(memoryview(p).nbytes for p in parts)
+    length = parts_size(parts)
     head = HEADER.pack(SYNC, WIRE_VERSION, msg_type, 0, seq & 0xFFFFFFFF, chunk, n_chunks, length)
     crc = 0
     for p in parts:

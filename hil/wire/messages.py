@@ -20,7 +20,7 @@ from ..stimulus import EVENT_DTYPE, Recording, Stimulus
 from .config_blocks import BLOCK_FIELDS, BLOCK_KINDS, MAX_BLOCKS, get_blocks, put_blocks
 from .frame import ACK_TYPE
 from .measurements import get_measurement, measurement_size, put_measurement
-from .packing import Reader, Writer, little_endian, packed_size
+from .packing import Reader, Writer, little_endian, packed_size, parts_size
 
 
 class MsgType(enum.IntEnum):
@@ -269,7 +269,7 @@ def payload_size(msg) -> int:
         return run_payload_size(msg.stimulus.n_trials, msg.stimulus.n_events)
     if isinstance(msg, RunReply):
         return measurement_size(msg.measurement)
-    return sum(memoryview(p).nbytes for p in encode_message(msg)[1])
+    return parts_size(encode_message(msg)[1])
 
 
 # --- decoders -------------------------------------------------------------------------------

@@ -46,7 +46,12 @@ class Writer:
 
     @property
     def nbytes(self) -> int:
-        return sum(memoryview(p).nbytes for p in self.parts)
+        return parts_size(self.parts)
+
+
+def parts_size(parts) -> int:
+    """Bytes in a list of bytes-like payload parts."""
+    return sum(memoryview(p).nbytes for p in parts)
 
 
 def packed_size(fmt: str) -> int:

@@ -19,6 +19,7 @@ import attrs
 from isal.isal_zlib import crc32
 
 from ..errors import ConfigError, ProtocolError
+from .packing import parts_size
 
 MAGIC = b"HILREC\x00\x01"
 RECORD = struct.Struct("<BBHIQ")
@@ -47,7 +48,7 @@ class SessionWriter:
         self.write(KIND_META, 0, 0, [json.dumps(meta, sort_keys=True).encode()])
 
     def write(self, kind: int, msg_type: int, seq: int, parts: list) -> None:
-        length = sum(memoryview(p).nbytes for p in parts)
+        length = parts_size(parts)
         crc = 0
         for p in parts:
             crc = crc32(p, crc)
