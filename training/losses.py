@@ -174,6 +174,13 @@ class SpikeCountCrossEntropy:
         return torch.where(counts.amax(dim=1) > 0, pred, torch.full_like(pred, -1))
 
 
+def silent_labels(first: torch.Tensor, labels: torch.Tensor, t_max: float) -> torch.Tensor:
+    """(batch, n_out) bool: the label's output neuron of each sample where it did not spike before t_max
+    (``first``: (batch, n_out) first spike times in seconds)."""
+    label = torch.nn.functional.one_hot(labels, first.shape[1]).bool()
+    return label & ~(first.detach() < t_max)
+
+
 def silent_membrane_penalty(outputs: Outputs, labels: torch.Tensor, *, output: bool = True) -> torch.Tensor:
     """Peak-membrane signal of neurons that should have spiked and did not (0-d tensor).
 
@@ -189,7 +196,7 @@ def silent_membrane_penalty(outputs: Outputs, labels: torch.Tensor, *, output: b
         silent = ~(times[..., 0].detach() < outputs.t_max)  # (batch, n)
         peak = outputs.membrane(name, "silent_loss").amax(dim=-1)  # (batch, n)
         if name == "output":
-            pick = torch.nn.functional.one_hot(labels, silent.shape[1]).bool() & silent
+            pick = silent_labels(times[..., 0], labels, outputs.t_max)
             total = total + torch.relu(1 - peak[pick]).sum() / len(labels)
         else:
             dead = silent.all(dim=0)
@@ -246,8 +253,7 @@ def continued_label_times(outputs: Outputs, labels: torch.Tensor, tau_mem: float
     t_peak = outputs.samples.times.to(v.dtype).gather(1, at)
     continued = torch.clamp(t_peak + tau_mem * (1 - peak), max=outputs.t_max)
     first = outputs.times[..., 0]
-    label = torch.nn.functional.one_hot(labels, first.shape[1]).bool()
-    replace = label & ~(first.detach() < outputs.t_max)
+    replace = silent_labels(first, labels, outputs.t_max)
     return torch.cat([torch.where(replace, continued, first).unsqueeze(-1), outputs.times[..., 1:]], dim=-1)
 
 
