@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import pathlib
 
-MODULES = ("streams", "trajectory", "heap", "tables", "neuron", "kernel", "routing")
+MODULES = ("streams", "trajectory", "heap", "wakeups", "tables", "neuron", "kernel", "routing")
 _HERE = pathlib.Path(__file__).resolve().parent
 _STAMP = "mock-kernels.sha256"
 

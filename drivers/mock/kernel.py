@@ -4,7 +4,8 @@ Time runs in noise segments of ``SEGMENT_S`` (the membrane-noise hold). Inside a
 neuron's drive is constant, so its trajectory is closed form between events
 (``drivers.mock.neuron``). Events are processed in time order from one queue
 (``drivers.mock.heap``): host events (pre-sorted), neuron -> neuron arrivals, and each neuron's
-own next spike or end of reset hold. An input updates the closed form of its targets; where
+own next spike or end of reset hold; neurons waiting outside the sweep until a known segment
+are filed in a timing wheel (``drivers.mock.wakeups``) and brought back at its start. An input updates the closed form of its targets; where
 bounds say a neuron may now reach threshold, its next crossing is found exactly. Nothing is
 rounded to a grid: spikes, resets, holds and ADC samples happen at their exact times.
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from hil import chip
 
-from . import heap, neuron, streams
+from . import heap, neuron, streams, wakeups
 from .tables import (
     ARRIVAL,
     CADC_NOISE,
@@ -71,7 +72,6 @@ from .tables import (
     V_RESET,
     V_REST,
     V_THR,
-    WAKE,
     E,
     I,
     V,
@@ -172,8 +172,16 @@ def _enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
 
 
 @numba.njit(**_FAST)
-def _wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
-    return neuron.wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms)
+def _wake_filed(P, S, Q, n, wheel, nodes, active, na, keys, k, s0, w, m_rms):
+    """Bring the neurons whose wake-ups are filed for segment k into its sweep, skipping stale ones;
+    returns (queue size, sweep size)."""
+    j = wakeups.take(wheel, nodes, k)
+    while j >= 0:
+        m = nodes[j, wakeups.NEURON]
+        if nodes[j, wakeups.STAMP] == S[m, STAMP] and S[m, MODE] == SAFE:
+            n, na = neuron.wake(P, S, Q, n, m, active, na, keys, k, s0, w, m_rms)
+        j = wakeups.take(wheel, nodes, k)
+    return n, na
 
 
 @numba.njit(cache=True)
@@ -208,6 +216,7 @@ def run_trials(
     for trial in range(lo, hi):
         size = max(size, ev_ptr[trial + 1] - ev_ptr[trial])
     arrival, delta, order = np.empty(size), np.empty(size), np.empty(size, np.int64)
+    wheel, nodes = np.empty(wakeups.SLOTS + 2, np.int64), np.empty((N + 64, 4), np.int64)
     for trial in range(lo, hi):
         tkey = streams.derive(key, trial)
         k_spike = streams.derive(tkey, streams.SPIKE)
@@ -221,12 +230,17 @@ def run_trials(
         end, first = sim_end[trial], n_out
         # int64, not literal 0: a callee typed with a literal argument is compiled twice (once per type)
         hn = ep = jm = jc = k = np.int64(0)
+        wakeups.clear(wheel)
         s0, w = 0.0, min(H, end)
         for q in range(na):
             hn = _enter(P, S, Q, hn, active[q], keys, k, 0.0, w, m_rms)
         while True:
             if cancel[0] != 0:
                 return o_count, o_tick[:n_out], o_neur[:n_out], dropped, True
+            if wheel[k % wakeups.SLOTS] >= 0:
+                if hn + 2 * N + 4 > Q.shape[0]:
+                    Q = heap.grown(Q, hn + 2 * N + 4)
+                hn, na = _wake_filed(P, S, Q, hn, wheel, nodes, active, na, keys, k, s0, w, m_rms)
             s_end = s0 + w
             while True:
                 t_host = arrival[ep] if ep < n_ev else np.inf
@@ -259,9 +273,6 @@ def run_trials(
                     hn, na = neuron.deliver(n_ptr, n_idx, n_qe, n_qi, i, s0, s, w, P, S, Q, hn, active, na, keys, k, m_rms)  # fmt: skip
                 elif stamp != S[i, STAMP]:
                     continue
-                elif kind == WAKE:
-                    if S[i, MODE] == SAFE:
-                        hn, na = _wake(P, S, Q, hn, i, active, na, keys, k, s0, w, m_rms)
                 elif kind == RELEASE:
                     hn = neuron.release(P, S, Q, hn, i, s0, s, w)
                 else:  # neuron i spikes at t
@@ -303,7 +314,9 @@ def run_trials(
             w = min(H, end - s0)
             if hn + 2 * N + 4 > Q.shape[0]:
                 Q = heap.grown(Q, hn + 2 * N + 4)
-            hn, na = neuron.advance(P, S, Q, hn, active, na, keys, k, s0, w, m_rms, noise[MARGIN])
+            if wheel[wakeups.USED] + na > nodes.shape[0]:
+                nodes = wakeups.grown(nodes, wheel[wakeups.USED] + na)
+            hn, na = neuron.advance(P, S, Q, hn, active, na, keys, k, s0, w, m_rms, noise[MARGIN], wheel, nodes)
             if na > 0:
                 continue
             nxt = arrival[ep] if ep < n_ev else np.inf
@@ -313,9 +326,10 @@ def run_trials(
                 nxt = min(nxt, jm * period)
             if jc < n_cadc:
                 nxt = min(nxt, cadc_times[trial, jc])
-            if nxt >= end:
+            k_next = wakeups.next_filed(wheel, nodes, k, max(k, int(nxt // H)) if nxt < end else wakeups.NEVER)
+            if k_next * H >= end:
                 break
-            k = max(k, int(nxt // H))
+            k = k_next
             s0 = k * H
             w = min(H, end - s0)
         o_count[trial - lo] = n_out - first

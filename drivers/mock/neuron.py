@@ -19,7 +19,7 @@ import math
 
 import numba
 
-from . import heap, streams
+from . import heap, streams, wakeups
 from .tables import (
     CALM,
     CATCH_UP_MAX,
@@ -67,7 +67,6 @@ from .tables import (
     V_RESET,
     V_REST,
     VINF,
-    WAKE,
     A,
     E,
     I,
@@ -143,13 +142,14 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
 
 
 @numba.njit(**_FAST)
-def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
+def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes):
     """End the previous segment (at s0) for the neurons in the sweep and enter segment k = [s0, s0 + w).
     A neuron that is not pinned leaves the sweep while its reset hold lasts through the next
     segment, or (not held) if it cannot reach threshold without new input whatever the noise, ever
-    or for ``SAFE_MIN`` segments or more (``SAFE``; a ``WAKE`` item brings it back), or if it could
-    not reach threshold less ``margin`` at ``PARK_AFTER`` segment ends in a row (``PARKED``). Returns the queue size and the sweep size (``active``
-    compacted)."""
+    or for ``SAFE_MIN`` segments or more (``SAFE``; a wake-up filed in ``wheel``/``nodes``, room for
+    ``na`` more, brings it back), or if it could not reach threshold less ``margin`` at
+    ``PARK_AFTER`` segment ends in a row (``PARKED``). Returns the queue size and the sweep size
+    (``active`` compacted)."""
     m = 0
     for q in range(na):
         i = active[q]
@@ -161,7 +161,7 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
         if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
             S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
             S[i, STAMP] += 1.0
-            n = heap.push(Q, n, SEGMENT_S * math.floor(S[i, HOLD] / SEGMENT_S), WAKE, i, S[i, STAMP])
+            wakeups.file(wheel, nodes, S[i, HOLD] // SEGMENT_S, i, S[i, STAMP])
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
@@ -174,8 +174,7 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin):
             if v + SAFE_MIN * rise < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
                 S[i, STAMP] += 1.0
-                until = s0 + SEGMENT_S * math.floor((S[i, THETA] - v) / rise)
-                n = heap.push(Q, n, until, WAKE, i, S[i, STAMP])
+                wakeups.file(wheel, nodes, k + (S[i, THETA] - v) // rise, i, S[i, STAMP])
                 continue
             calm = max(v, P[i, V_REST]) + reach < S[i, THETA] - margin
             S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0

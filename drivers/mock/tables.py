@@ -41,5 +41,5 @@ M_RMS, TH_RMS, JIT_RMS, LATENCY, MARGIN, IN_LATENCY = range(6)
 # readout settings
 MADC_COL, MADC_SRC, MADC_PERIOD, MADC_OFFSET, MADC_GAIN, MADC_NOISE, MADC_BASE, CADC_NOISE = range(8)
 # queue item kinds, processed in this order at equal times (before host events at that time)
-SPIKE, RELEASE, ARRIVAL, WAKE = 0.0, 1.0, 2.0, 3.0
+SPIKE, RELEASE, ARRIVAL = 0.0, 1.0, 2.0
 SLACK = 1e-9  # LSB added to a bound before it rules a crossing out (covers rounding)
