@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 from . import heap, streams, wakeups
 from .tables import (
@@ -161,7 +162,7 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes)
         if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
             S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
             S[i, STAMP] += 1.0
-            wakeups.file(wheel, nodes, S[i, HOLD] // SEGMENT_S, i, S[i, STAMP])
+            wakeups.file(wheel, nodes, np.floor(S[i, HOLD] / SEGMENT_S), i, S[i, STAMP])
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
@@ -174,7 +175,7 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes)
             if v + SAFE_MIN * rise < S[i, THETA]:
                 S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
                 S[i, STAMP] += 1.0
-                wakeups.file(wheel, nodes, k + (S[i, THETA] - v) // rise, i, S[i, STAMP])
+                wakeups.file(wheel, nodes, k + np.floor((S[i, THETA] - v) / rise), i, S[i, STAMP])
                 continue
             calm = max(v, P[i, V_REST]) + reach < S[i, THETA] - margin
             S[i, CALM] = S[i, CALM] + 1.0 if calm else 0.0
