@@ -134,6 +134,9 @@ def _parameter_table(v_rest, v_reset, v_threshold, tau_mem, tau_exc, tau_inh, re
         tables.KE_H: ce * (np.exp(-H * b) - a_hold),
         tables.KI_H: ci * (np.exp(-H * c) - a_hold),
         tables.NOISE_MAX: noise_i * GAUSS_SUM_MAX,
+        tables.GM_H: np.exp(H * a),
+        tables.GE_H: np.exp(H * b),
+        tables.GI_H: np.exp(H * c),
     }
     table = np.empty((v_rest.size, tables.N_ROWS))
     for column, values in rows.items():

@@ -36,6 +36,9 @@ from .tables import (
     GA,
     GB,
     GC,
+    GE_H,
+    GI_H,
+    GM_H,
     GSEG,
     HOLD,
     IH,
@@ -102,7 +105,7 @@ def _ceiling(P, S, i, span, ta, tb, tc):
     return top
 
 
-@numba.njit(**_FAST)
+@numba.njit(inline="always", **_FAST)
 def schedule(P, S, Q, n, i, s0, s, w, ea, eb, ec):
     """(Re)schedule free neuron i's next spike in [s, w] (segment time; ``ea, eb, ec`` = e^{-as},
     e^{-bs}, e^{-cs}); returns the queue size. ``S[i, UB]`` becomes a bound of V over [s, w]."""
@@ -249,8 +252,12 @@ def _absorb(P, S, i, e, h, grow_a, grow_b, grow_c):
 
 @numba.njit(inline="always", **_FAST)
 def _since(P, S, i, k, s0):
-    """Growth factors e^{(s0 - SINCE) / tau_x} of neuron i in segment k (computed once per segment)."""
-    if S[i, GSEG] != k:
+    """Growth factors e^{(s0 - SINCE) / tau_x} of neuron i in segment k (computed once per segment; from
+    the previous segment's by one segment's growth)."""
+    if S[i, GSEG] == k - 1 and k > 0:
+        S[i, GA], S[i, GB], S[i, GC] = S[i, GA] * P[i, GM_H], S[i, GB] * P[i, GE_H], S[i, GC] * P[i, GI_H]
+        S[i, GSEG] = k
+    elif S[i, GSEG] != k:
         d = s0 - S[i, SINCE]
         S[i, GA], S[i, GB], S[i, GC] = math.exp(P[i, RATE_M] * d), math.exp(P[i, RATE_E] * d), math.exp(P[i, RATE_I] * d)  # fmt: skip
         S[i, GSEG] = k
@@ -274,8 +281,9 @@ def wake(P, S, Q, n, i, active, na, keys, k, s0, w, m_rms):
 
 @numba.njit(inline="always", **_FAST)
 def _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w):
-    """Current jumps e (exc), h (inh) into neuron i at segment time s; ``grow_x`` = e^{s/tau_x} (only
-    for the currents that jump). Reschedules the neuron's next spike where needed."""
+    """Current jumps e (exc), h (inh) into neuron i at segment time s; ``grow_x`` = e^{s/tau_x} (for a
+    current that does not jump: 0, or the factor if known). Reschedules the neuron's next spike where
+    needed."""
     S[i, CALM] = 0.0
     S[i, EH] += e * grow_b
     S[i, IH] += h * grow_c
@@ -283,8 +291,11 @@ def _take(P, S, Q, n, i, e, h, grow_a, grow_b, grow_c, s0, s, w):
     S[i, UB] += e * P[i, KMAX_H]
     if S[i, HOLD] > s0 + s or not (S[i, PEND] != 0.0 or (e > 0.0 and S[i, UB] >= S[i, THETA])):
         return n
-    eb = 1.0 / grow_b if e != 0.0 else (math.exp(-P[i, RATE_E] * s) if S[i, EH] != 0.0 else 0.0)
-    ec = 1.0 / grow_c if h != 0.0 else (math.exp(-P[i, RATE_I] * s) if S[i, IH] != 0.0 else 0.0)
+    eb = ec = 0.0
+    if S[i, EH] != 0.0:
+        eb = 1.0 / grow_b if grow_b != 0.0 else math.exp(-P[i, RATE_E] * s)
+    if S[i, IH] != 0.0:
+        ec = 1.0 / grow_c if grow_c != 0.0 else math.exp(-P[i, RATE_I] * s)
     return schedule(P, S, Q, n, i, s0, s, w, 1.0 / grow_a, eb, ec)
 
 
@@ -324,9 +335,9 @@ def deliver_host(ptr, idx, qe, qi, row, row_g, delta, G, s0, s, w, P, S, Q, n, a
         grow_a, grow_b, grow_c = G[row_g, 0, i], 0.0, 0.0
         if delta != 0.0:
             grow_a *= _exp_small(delta * P[i, RATE_M])
-        if e != 0.0:
+        if e != 0.0 or not safe:
             grow_b = G[row_g, 1, i] * _exp_small(delta * P[i, RATE_E]) if delta != 0.0 else G[row_g, 1, i]
-        if h != 0.0:
+        if h != 0.0 or not safe:
             grow_c = G[row_g, 2, i] * _exp_small(delta * P[i, RATE_I]) if delta != 0.0 else G[row_g, 2, i]
         if safe:
             fa, fb, fc = _since(P, S, i, k, s0)

@@ -15,7 +15,9 @@ V_REST, V_RESET, V_THR, RATE_M, RATE_E, RATE_I, CE, CI, EM_H, FE_H, FI_H, KMAX_H
 # ... KE_H, KI_H: V's response over a whole segment to a unit current (CE (FE_H - EM_H), CI (FI_H - EM_H));
 # NOISE_MAX: the largest excursion of the drive (the membrane-noise draws are bounded)
 KE_H, KI_H, NOISE_MAX = range(15, 18)
-N_ROWS = 18
+# ... GM_H, GE_H, GI_H: growth over a whole segment, e^{SEGMENT_S / tau_x} (membrane, exc, inh)
+GM_H, GE_H, GI_H = range(18, 21)
+N_ROWS = 21
 # columns of the per-neuron state table S (N, N_STATE): values at the segment start (V, E, I);
 # coefficients (A, EH, IH) and drive (VINF) of the closed form in the segment; a bound of V over
 # the rest of the segment (UB); end of the reset hold (HOLD, s); threshold; queue stamp; a spike
