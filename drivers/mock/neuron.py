@@ -105,7 +105,7 @@ def _ceiling(P, S, i, span, ta, tb, tc):
     return top
 
 
-@numba.njit(inline="always", **_FAST)
+@numba.njit(**_FAST)
 def schedule(P, S, Q, n, i, s0, s, w, ea, eb, ec):
     """(Re)schedule free neuron i's next spike in [s, w] (segment time; ``ea, eb, ec`` = e^{-as},
     e^{-bs}, e^{-cs}); returns the queue size. ``S[i, UB]`` becomes a bound of V over [s, w]."""
