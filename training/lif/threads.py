@@ -5,10 +5,15 @@ fetch-and-add, :func:`claim`) whenever it finishes one, so a thread that the ope
 system preempts (another process on its core) holds back at most one small chunk, and no
 Python runs between chunks. The chunk size depends on the batch and the layer size alone,
 so per-chunk partial sums, added in chunk order, give the same result for any thread count.
+
+Before waking its helpers, the calling thread lets them run on any of its CPUs but the one
+it is on: Linux wakes a thread on its waker's CPU (wake-affine), and when another process
+holds the second core the helper and the caller then share one core for the whole call.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +25,41 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}  # size -> pool, kept: a new thread's first kernel call is slow
-os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
-
 MIN_CHUNK, MAX_CHUNK = 4, 16  # trials per chunk: a chunk of 16 Yin-Yang trials is ~0.2 ms of kernel time
 PARTIAL_BYTES = 16 * 2**20  # at most this much for the per-chunk partial sums of a layer's weight gradient
+
+
+# libc's sched_getcpu() -> the calling thread's CPU; None where threads cannot be placed
+_GETCPU = getattr(ctypes.CDLL(None), "sched_getcpu", None) if hasattr(os, "sched_setaffinity") else None
+
+
+class _Pool:
+    """Helper threads (a ThreadPoolExecutor) with their native thread ids, known once started."""
+
+    def __init__(self, size: int):
+        self.ids: list[int] = []
+        self.executor = ThreadPoolExecutor(size, thread_name_prefix="lif", initializer=self._started)
+
+    def _started(self) -> None:
+        self.ids.append(threading.get_native_id())
+
+    def keep_off_this_cpu(self) -> None:
+        """Let the started helpers run on the calling thread's CPUs except the one it is on now
+        (nothing changes where that leaves none)."""
+        if _GETCPU is None or not self.ids:
+            return
+        cpus = os.sched_getaffinity(0) - {_GETCPU()}
+        if not cpus:
+            return
+        for thread_id in self.ids:
+            try:
+                os.sched_setaffinity(thread_id, cpus)
+            except OSError:  # a placement hint only: the kernels run wherever the threads are
+                return
+
+
+_POOLS: dict[int, _Pool] = {}  # size -> pool, kept: a new thread's first kernel call is slow
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has none of the parent's threads
 
 
 @intrinsic
@@ -83,9 +118,10 @@ def run_kernel(kernel_call, batch: int, size: int) -> None:
         if errors or counter[1] >= count:
             all_done.set()
 
-    pool = _POOLS.get(helpers) or _POOLS.setdefault(helpers, ThreadPoolExecutor(helpers, thread_name_prefix="lif"))
+    pool = _POOLS.get(helpers) or _POOLS.setdefault(helpers, _Pool(helpers))
+    pool.keep_off_this_cpu()
     for _ in range(helpers):
-        pool.submit(helper)
+        pool.executor.submit(helper)
     kernel_call(counter)
     if counter[1] < count:
         all_done.wait()
