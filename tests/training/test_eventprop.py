@@ -187,5 +187,5 @@ def test_thread_slices_give_the_single_thread_result():
         torch.set_num_threads(threads)
     (t1, gx1, gw1), (t3, gx3, gw3) = results
     assert torch.isfinite(t1).sum() > 100 and torch.equal(t1, t3) and torch.equal(gx1, gx3)
-    torch.testing.assert_close(gw1, gw3, rtol=1e-12, atol=0)  # summed per slice: rounding only
+    assert torch.equal(gw1, gw3)  # per-chunk partial sums, added in chunk order at any thread count
     assert gw1.abs().max() > 0
