@@ -5,9 +5,10 @@ neuron's drive is constant, so its trajectory is closed form between events
 (``drivers.mock.neuron``). Events are processed in time order from one queue
 (``drivers.mock.heap``): host events (pre-sorted), neuron -> neuron arrivals, and each neuron's
 own next spike or end of reset hold; neurons waiting outside the sweep until a known segment
-are filed in a timing wheel (``drivers.mock.wakeups``) and brought back at its start. An input updates the closed form of its targets; where
-bounds say a neuron may now reach threshold, its next crossing is found exactly. Nothing is
-rounded to a grid: spikes, resets, holds and ADC samples happen at their exact times.
+are filed in a timing wheel (``drivers.mock.wakeups``) and brought back at its start. An
+input updates the closed form of its targets; where bounds say a neuron may now reach
+threshold, its next crossing is found exactly. Nothing is rounded to a grid: spikes, resets,
+holds and ADC samples happen at their exact times.
 
 A neuron that cannot reach threshold without new input (noise on: without a 6 sigma
 excursion) is parked: it leaves the per-segment sweep and is advanced in closed form only when
