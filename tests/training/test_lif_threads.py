@@ -21,7 +21,7 @@ def test_helpers_may_run_on_every_cpu_of_the_caller_but_its_own(monkeypatch):
     cpus = os.sched_getaffinity(0)
     here = min(cpus)
     monkeypatch.setattr(lif_threads, "_GETCPU", lambda: here)
-    input_times, weights = random_layer(1, batch=64)
+    input_times, weights = random_layer(1, batch=2 * lif_threads.TRIALS_PER_THREAD)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -34,3 +34,22 @@ def test_helpers_may_run_on_every_cpu_of_the_caller_but_its_own(monkeypatch):
         torch.set_num_threads(threads)
         for helper in lif_threads._POOLS[1].ids:
             os.sched_setaffinity(helper, cpus)
+
+
+def test_a_small_batch_stays_on_the_calling_thread(monkeypatch):
+    """Below ``TRIALS_PER_THREAD`` trials per thread no helper is woken (its hand-off costs more than it saves)."""
+    monkeypatch.setattr(lif_threads, "_POOLS", {})
+    params = LIFParameters(tau_mem=10e-6, tau_syn=5e-6)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        input_times, weights = random_layer(1, batch=2 * lif_threads.TRIALS_PER_THREAD - 1)
+        spike_times(input_times, weights, params, t_max=60e-6)
+        assert lif_threads._POOLS == {}
+        input_times, weights = random_layer(1, batch=2 * lif_threads.TRIALS_PER_THREAD)
+        spike_times(input_times, weights, params, t_max=60e-6)
+        assert set(lif_threads._POOLS) == {1}
+    finally:
+        torch.set_num_threads(threads)
+        for pool in lif_threads._POOLS.values():
+            pool.executor.shutdown(wait=True)
