@@ -52,6 +52,7 @@ from .tables import (
     MARGIN,
     MODE,
     N_STATE,
+    NO_SEGMENT,
     NOISE_MAX,
     NSPK,
     PARKED,
@@ -95,7 +96,7 @@ def _start_trial(P, S, columns, tkey, noise, keys, active):
         S[i, THETA] = P[i, V_THR] + noise[TH_RMS] * z_theta
         S[i, E], S[i, I], S[i, HOLD], S[i, NSPK], S[i, COUNT], S[i, STAMP] = 0.0, 0.0, -1.0, 0.0, 0.0, 0.0
         keys[0, i], keys[1, i] = streams.derive(k_mem, g), streams.derive(k_jump, g)
-        S[i, CALM], S[i, SINCE], S[i, MODE], S[i, GSEG] = 0.0, 0.0, SWEEP, -1.0
+        S[i, CALM], S[i, SINCE], S[i, MODE], S[i, GSEG] = 0.0, 0.0, SWEEP, NO_SEGMENT
         S[i, UB] = max(S[i, V], P[i, V_REST] + P[i, NOISE_MAX])
         if S[i, PIN] == 0.0 and S[i, UB] < S[i, THETA]:
             S[i, MODE] = SAFE

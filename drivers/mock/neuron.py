@@ -48,6 +48,7 @@ from .tables import (
     KPEAK,
     LAZY_SPAN,
     MODE,
+    NO_SEGMENT,
     NOISE_I,
     NOISE_MAX,
     PARK_AFTER,
@@ -163,20 +164,20 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes)
             S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
         S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
         if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
-            S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
+            S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, NO_SEGMENT
             S[i, STAMP] += 1.0
             wakeups.file(wheel, nodes, np.floor(S[i, HOLD] / SEGMENT_S), i, S[i, STAMP])
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
             if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, -1.0
+                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, NO_SEGMENT
                 S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
             # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
             rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
             if v + SAFE_MIN * rise < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, -1.0
+                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, NO_SEGMENT
                 S[i, STAMP] += 1.0
                 wakeups.file(wheel, nodes, k + np.floor((S[i, THETA] - v) / rise), i, S[i, STAMP])
                 continue
@@ -254,7 +255,7 @@ def _absorb(P, S, i, e, h, grow_a, grow_b, grow_c):
 def _since(P, S, i, k, s0):
     """Growth factors e^{(s0 - SINCE) / tau_x} of neuron i in segment k (computed once per segment; from
     the previous segment's by one segment's growth)."""
-    if S[i, GSEG] == k - 1 and k > 0:
+    if S[i, GSEG] == k - 1:
         S[i, GA], S[i, GB], S[i, GC] = S[i, GA] * P[i, GM_H], S[i, GB] * P[i, GE_H], S[i, GC] * P[i, GI_H]
         S[i, GSEG] = k
     elif S[i, GSEG] != k:

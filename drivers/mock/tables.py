@@ -27,6 +27,7 @@ N_ROWS = 21
 V, E, I, A, EH, IH, VINF, UB, HOLD, THETA, STAMP, PEND, EM, FE, FI, NSPK, COUNT, SINCE, PIN, CALM, MODE = range(21)
 # growth factors e^{(segment start - SINCE) / tau_x} and the segment they are for
 GA, GB, GC, GSEG = range(21, 25)
+NO_SEGMENT = -2.0  # GSEG when the growth factors are unset (never k or k - 1 of a segment k >= 0)
 N_STATE = 25
 # MODE: in the sweep; out of it and unable to fire before a wake-up item in the queue (or ever)
 # whatever the noise (caught up exactly, segment by segment, when it returns); out of it and
