@@ -19,7 +19,9 @@ def test_quick_bench_cases_report_figures(tmp_path):
         timeout=600,
         capture_output=True,
     )
-    results = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    assert report["machine"]["cpu"] and report["machine"]["cpus"] >= 1
+    results = report["results"]
     assert sorted(results) == sorted(cases)
     assert 0 < results["mock.fullchip"]["figures"]["neurons_fired"] <= 1
     codec = results["wire.codec"]["figures"]  # the quick case round-trips 100,000 spikes (checked inside)

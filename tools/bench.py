@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pathlib
 import platform
 import statistics
@@ -64,6 +65,39 @@ def load_cases():
             importlib.import_module(f"bench_cases.{path.stem}")
 
 
+_SIMD = ("sse4_2", "avx2", "fma", "avx512f")  # the instruction sets numba's and torch's kernels use
+
+
+def _cpu() -> tuple[str, list[str]]:
+    """The processor's model name and which of ``_SIMD`` it has (Linux: /proc/cpuinfo; elsewhere
+    the name ``platform`` knows and no flags)."""
+    name, flags = platform.processor() or platform.machine(), []
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = [f for f in _SIMD if f in value.split()]
+                break
+    except OSError:
+        pass
+    return name, flags
+
+
+def machine() -> dict:
+    """What the figures were measured on: figures from different machines do not compare."""
+    cpu, simd = _cpu()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "simd": simd,
+        "cpus": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", help="case names or prefixes (default: all)")
@@ -90,11 +124,7 @@ def main(argv=None) -> int:
         figures = CASES[name](bench)
         results[name] = {"figures": figures, "runs_s": bench.runs}
     report = {
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": __import__("os").cpu_count(),
-        },
+        "machine": machine(),
         "repeats": args.repeats,
         "quick": args.quick,
         "results": results,
