@@ -78,11 +78,17 @@ def _cpu() -> tuple[str, list[str]]:
             if key.strip() == "model name":
                 name = value.strip()
             elif key.strip() == "flags":
-                flags = [f for f in _SIMD if f in value.split()]
+                have = set(value.split())
+                flags = [f for f in _SIMD if f in have]
                 break
     except OSError:
         pass
     return name, flags
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the system has none)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def machine() -> dict:
@@ -94,7 +100,7 @@ def machine() -> dict:
         "cpu": cpu,
         "simd": simd,
         "cpus": os.cpu_count(),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_average_at_end": load_average(),
     }
 
 

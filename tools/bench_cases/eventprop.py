@@ -4,14 +4,13 @@ threads; throughput while another process holds a core; peak memory of a step.""
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import time
 
 import torch
-from bench import HERE, case
+from bench import HERE, case, load_average
 
 from training.lif import LIFParameters, spike_times
 
@@ -69,10 +68,6 @@ def _measure(bench, params, dtype, batch, label):
     }
 
 
-def _load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 @case("eventprop.yinyang")
 def yinyang(bench):
     torch.set_num_threads(2)
@@ -82,7 +77,7 @@ def yinyang(bench):
         "threads": 2,
         "network": "5-120-3, max_spikes=1",
         "reference_jaxsnn_0.3.0": REFERENCE,
-        "load_average_before": _load_average(),
+        "load_average_before": load_average(),
     }
     for dtype in (torch.float32, torch.float64):
         name = str(dtype).removeprefix("torch.")
@@ -93,7 +88,7 @@ def yinyang(bench):
         )
         figures[f"{name}.tau_ratio_2"] = closed
         figures[f"{name}.tau_ratio_1.37"] = _measure(bench, RATIO_137, dtype, batch, f"{name}.ratio1.37")
-    figures["load_average_after"] = _load_average()
+    figures["load_average_after"] = load_average()
     return figures
 
 
@@ -118,7 +113,7 @@ def threads(bench):
     """
     batch = 200 if bench.quick else 1000
     step = training_step(RATIO_2, torch.float32, batch)
-    figures = {"batch": batch, "load_average_before": _load_average()}
+    figures = {"batch": batch, "load_average_before": load_average()}
     cpu = {}
     try:
         for n in (1, 2):
@@ -131,7 +126,7 @@ def threads(bench):
     figures["cpu_ms_per_step"] = {n: [1e3 * t for t in cpu[n]] for n in cpu}  # [process, calling thread]
     figures["cpu_speedup_bound"] = cpu[1][0] / cpu[2][1]
     figures["cpu_overhead"] = cpu[2][0] / cpu[1][0] - 1
-    figures["load_average_after"] = _load_average()
+    figures["load_average_after"] = load_average()
     return figures
 
 
@@ -142,7 +137,7 @@ def loaded(bench):
     torch.set_num_threads(2)
     batch = 200 if bench.quick else 1000
     step = training_step(RATIO_2, torch.float32, batch)
-    figures = {"batch": batch, "threads": 2, "load_average_before": _load_average()}
+    figures = {"batch": batch, "threads": 2, "load_average_before": load_average()}
     figures["idle_samples_per_s"] = batch / bench.time(step, label="idle")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -152,7 +147,7 @@ def loaded(bench):
         busy.kill()
         busy.wait()
     figures["loaded_over_idle"] = figures["loaded_samples_per_s"] / figures["idle_samples_per_s"]
-    figures["load_average_after"] = _load_average()
+    figures["load_average_after"] = load_average()
     return figures
 
 
