@@ -146,6 +146,12 @@ def enter(P, S, Q, n, i, keys, k, s0, w, m_rms):
     return n
 
 
+@numba.njit(inline="always", **_FAST)
+def _out_of_sweep(S, i, s0):
+    """Neuron i leaves the sweep as ``SAFE`` at s0 (its state V, E, I refers to s0)."""
+    S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, NO_SEGMENT
+
+
 @numba.njit(**_FAST)
 def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes):
     """End the previous segment (at s0) for the neurons in the sweep and enter segment k = [s0, s0 + w).
@@ -164,20 +170,21 @@ def advance(P, S, Q, n, active, na, keys, k, s0, w, m_rms, margin, wheel, nodes)
             S[i, V] = S[i, VINF] + S[i, A] * S[i, EM] + S[i, EH] * P[i, CE] * S[i, FE] - S[i, IH] * P[i, CI] * S[i, FI]  # fmt: skip
         S[i, E], S[i, I] = S[i, EH] * S[i, FE], S[i, IH] * S[i, FI]
         if S[i, HOLD] >= s0 + SEGMENT_S and S[i, PIN] == 0.0:  # held through the next segment
-            S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, NO_SEGMENT
+            _out_of_sweep(S, i, s0)
             S[i, STAMP] += 1.0
             wakeups.file(wheel, nodes, np.floor(S[i, HOLD] / SEGMENT_S), i, S[i, STAMP])
             continue
         if S[i, HOLD] < s0 and S[i, PIN] == 0.0:
             v, reach = S[i, V], S[i, E] * P[i, KPEAK]
             if max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, GSEG] = SAFE, s0, 0.0, NO_SEGMENT
+                _out_of_sweep(S, i, s0)
                 S[i, UB] = max(v, P[i, V_REST] + P[i, NOISE_MAX]) + reach
                 continue
             # V(s0 + t) <= v + (max(0, v_rest + NOISE_MAX - v) + E) t / tau_mem, whatever the noise
             rise = (max(0.0, P[i, V_REST] + P[i, NOISE_MAX] - v) + S[i, E]) * P[i, RATE_M] * SEGMENT_S
             if v + SAFE_MIN * rise < S[i, THETA]:
-                S[i, MODE], S[i, SINCE], S[i, CALM], S[i, UB], S[i, GSEG] = SAFE, s0, 0.0, math.inf, NO_SEGMENT
+                _out_of_sweep(S, i, s0)
+                S[i, UB] = math.inf
                 S[i, STAMP] += 1.0
                 wakeups.file(wheel, nodes, k + np.floor((S[i, THETA] - v) / rise), i, S[i, STAMP])
                 continue
