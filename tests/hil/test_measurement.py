@@ -51,16 +51,18 @@ def test_dense_spike_times_match_a_spike_by_spike_reference():
     rng = np.random.default_rng(3)
     n_trials, n = 5, 400
     rows = sorted(zip(rng.integers(0, n_trials, n), rng.integers(0, 3000, n), rng.integers(0, 12, n), strict=True))
-    m = Measurement(_spikes(rows), n_trials=n_trials)
-    for neurons in ([0, 3, 5, 11], [7], [11, 2, 9, 4, 1], list(range(12))):
-        for max_spikes in (1, 2, 7):
-            times, beyond = m.spike_times_and_beyond(neurons, max_spikes)
-            ref, ref_beyond = _reference_times(m.spikes, n_trials, neurons, max_spikes)
-            np.testing.assert_array_equal(times, ref)
-            assert beyond == ref_beyond == m.count_beyond(neurons, max_spikes)
-            np.testing.assert_array_equal(m.spike_times(neurons, max_spikes), ref)
-            ticks = m.spike_ticks(neurons, max_spikes)
-            np.testing.assert_array_equal(np.where(ticks == NO_SPIKE_TICK, np.inf, ticks * chip.TICK_S), ref)
+    in_order = Measurement(_spikes(rows), n_trials=n_trials)
+    shuffled = Measurement(_spikes([rows[i] for i in rng.permutation(n)]), n_trials=n_trials)  # not as documented
+    for m in (in_order, shuffled):
+        for neurons in ([0, 3, 5, 11], [7], [11, 2, 9, 4, 1], list(range(12))):
+            for max_spikes in (1, 2, 7):
+                times, beyond = m.spike_times_and_beyond(neurons, max_spikes)
+                ref, ref_beyond = _reference_times(m.spikes, n_trials, neurons, max_spikes)
+                np.testing.assert_array_equal(times, ref)
+                assert beyond == ref_beyond == m.count_beyond(neurons, max_spikes)
+                np.testing.assert_array_equal(m.spike_times(neurons, max_spikes), ref)
+                ticks = m.spike_ticks(neurons, max_spikes)
+                np.testing.assert_array_equal(np.where(ticks == NO_SPIKE_TICK, np.inf, ticks * chip.TICK_S), ref)
     assert m.spike_times_and_beyond([], 2)[0].shape == (n_trials, 0, 2)
     empty = Measurement(_spikes([]), n_trials=2)
     assert np.all(np.isinf(empty.spike_times([1, 2], 3))) and empty.count_beyond([1], 1) == 0
