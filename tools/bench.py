@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Benchmarks of the project, printed as JSON.
 
-Usage: tools/bench.py [CASE ...] [--repeats N] [--quick] [--out FILE]
+Usage: tools/bench.py [CASE ...] [--repeats N] [--processes K] [--quick] [--out FILE]
 
 Each case lives in ``tools/bench_cases/<area>.py`` as a function registered with
 ``@case("area.name")``. A case receives a :class:`Bench` and returns a dict of figures;
 it times its work with ``bench.time(fn)``, which runs ``fn`` ``repeats`` times after a
 warm-up and returns the median wall time in seconds (all runs are kept in the output).
 Ratios against a baseline are computed inside the case, in the same process.
+
+A machine whose speed per core differs between processes (a shared or virtual CPU) moves
+every figure of a process together; ``--processes K`` runs the cases in K fresh processes,
+one after another, and reports each numeric figure as the median over them (the figures of
+every process are kept under ``per_process``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -104,10 +111,47 @@ def machine() -> dict:
     }
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def merge_figures(per_process: list):
+    """One figure from the same figure of several processes: numbers -> their median; dicts merged
+    key by key; anything else kept when every process agrees, else the list of the processes' values."""
+    first = per_process[0]
+    if all(_is_number(v) for v in per_process):
+        return statistics.median(per_process)
+    if all(isinstance(v, dict) for v in per_process) and all(v.keys() == first.keys() for v in per_process):
+        return {key: merge_figures([v[key] for v in per_process]) for key in first}
+    return first if all(v == first for v in per_process) else list(per_process)
+
+
+def _in_processes(args) -> dict:
+    """Run ``args.cases`` in ``args.processes`` fresh processes in turn; the merged results."""
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(args.processes):
+            out = pathlib.Path(tmp, f"process{index}.json")
+            command = [sys.executable, str(HERE / "bench.py"), *args.cases, "--repeats", str(args.repeats)]
+            command += ["--quick"] * args.quick + ["--out", str(out)]
+            print(f"[bench] process {index + 1}/{args.processes}", file=sys.stderr, flush=True)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            reports.append(json.loads(out.read_text())["results"])
+    return {
+        name: {
+            "figures": merge_figures([r[name]["figures"] for r in reports]),
+            "per_process": [r[name]["figures"] for r in reports],
+            "runs_s": [r[name]["runs_s"] for r in reports],
+        }
+        for name in reports[0]
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", help="case names or prefixes (default: all)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=1, help="run in K fresh processes, medians over them")
     parser.add_argument("--quick", action="store_true", help="smaller problem sizes (smoke run)")
     parser.add_argument("--out", type=pathlib.Path, help="also write the JSON here")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -123,15 +167,21 @@ def main(argv=None) -> int:
     ]
     if not selected:
         parser.error(f"no case matches {args.cases}; known: {', '.join(sorted(CASES))}")
-    results = {}
-    for name in selected:
-        bench = Bench(args.repeats, args.quick)
-        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        figures = CASES[name](bench)
-        results[name] = {"figures": figures, "runs_s": bench.runs}
+    if args.repeats < 1 or args.processes < 1:
+        parser.error(f"--repeats {args.repeats} --processes {args.processes}: both must be >= 1")
+    if args.processes > 1:
+        results = _in_processes(args)
+    else:
+        results = {}
+        for name in selected:
+            bench = Bench(args.repeats, args.quick)
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            figures = CASES[name](bench)
+            results[name] = {"figures": figures, "runs_s": bench.runs}
     report = {
         "machine": machine(),
         "repeats": args.repeats,
+        "processes": args.processes,
         "quick": args.quick,
         "results": results,
     }
