@@ -92,15 +92,16 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
                 totals["cos"].append(gradient_agreement(loop, x, y, forward.samples))
                 clock["gradcheck_s"] += time.perf_counter() - t0
             g.average_gradients(net.parameters(), len(y), len(index))
-            loop.optimizer.step()
-            net.clip_weights(loop.limits)
-            bump_times, bump_labels = (
-                gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
-            )
-            anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
-            net.bump_silent(bump_times, bump_labels, c.bump * anneal, c.output_copies)
-            loop.average.update()
-            correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
+            with one_torch_thread():  # Adam's step opens an OpenMP region even on these small tensors
+                loop.optimizer.step()
+                net.clip_weights(loop.limits)
+                bump_times, bump_labels = (
+                    gather_outputs(loop, times, labels, len(index)) if g.world > 1 else (times, labels)
+                )
+                anneal = loop.optimizer.param_groups[0]["lr"] / c.lr if c.bump_anneal else 1.0
+                net.bump_silent(bump_times, bump_labels, c.bump * anneal, c.output_copies)
+                loop.average.update()
+                correct = int((loop.predictions(times, forward.samples).detach() == labels).sum())
             _add(totals, loss.item() * len(y), correct, len(y), diag)
             bar.update(1, loss=totals["loss"] / totals["n"], acc=totals["correct"] / totals["n"])
     timing = {"device_s": loop.device_seconds() - device0, **clock, "allreduce_s": g.seconds - collective0}
@@ -128,13 +129,15 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
 def one_torch_thread():
     """Run the torch ops inside on one intra-op thread; the caller's thread count is restored after.
 
-    The step's loss and its backward work on (batch, n) tensors, yet torch's log_softmax and its
-    backward split even a (32, 3) tensor over the OpenMP threads (three parallel regions per step).
-    After each region the OpenMP worker keeps spinning for milliseconds and takes a core from the
-    mock chip's and the EventProp kernels' threads: with torch's default two threads a step cost
-    twice the CPU of one thread (docs/benchmarks.md, "train.step"). One thread gives the same
-    values (those ops split rows, not sums); the EventProp adjoint kernel, which sizes its pool by
-    ``torch.get_num_threads()``, then runs in the calling thread.
+    The step's loss, its backward and the weight update work on (batch, n) and (n_in, n_out)
+    tensors, yet torch's log_softmax and its backward split even a (32, 3) tensor over the OpenMP
+    threads (three parallel regions per step), and so does Adam's step on the weights. After each
+    region the OpenMP worker keeps spinning for milliseconds and takes a core from the mock chip's
+    and the EventProp kernels' threads: with torch's default two threads a step cost twice the CPU
+    of one thread (docs/benchmarks.md, "train.step"), and Adam's region alone made the mock's
+    runs in the main job about 1.4x slower (docs/benchmarks.md, "Session 12"). One thread gives
+    the same values (those ops split rows or elements, not sums); the EventProp adjoint kernel,
+    which sizes its pool by ``torch.get_num_threads()``, then runs in the calling thread.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
