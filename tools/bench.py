@@ -135,7 +135,9 @@ def _in_processes(args) -> dict:
             command = [sys.executable, str(HERE / "bench.py"), *args.cases, "--repeats", str(args.repeats)]
             command += ["--quick"] * args.quick + ["--out", str(out)]
             print(f"[bench] process {index + 1}/{args.processes}", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(command, stdout=subprocess.DEVNULL)
+            if done.returncode:
+                raise SystemExit(f"[bench] process {index + 1} failed (exit code {done.returncode}); its error is above")
             reports.append(json.loads(out.read_text())["results"])
     return {
         name: {
