@@ -137,7 +137,8 @@ def _in_processes(args) -> dict:
             print(f"[bench] process {index + 1}/{args.processes}", file=sys.stderr, flush=True)
             done = subprocess.run(command, stdout=subprocess.DEVNULL)
             if done.returncode:
-                raise SystemExit(f"[bench] process {index + 1} failed (exit code {done.returncode}); its error is above")
+                print(f"[bench] process {index + 1} failed (exit code {done.returncode})", file=sys.stderr)
+                raise SystemExit(done.returncode)
             reports.append(json.loads(out.read_text())["results"])
     return {
         name: {
