@@ -126,13 +126,24 @@ def merge_figures(per_process: list):
     return first if all(v == first for v in per_process) else list(per_process)
 
 
-def _in_processes(args) -> dict:
-    """Run ``args.cases`` in ``args.processes`` fresh processes in turn; the merged results."""
+def _in_this_process(selected: list[str], args) -> dict:
+    """Run the cases ``selected`` here; their figures and runs."""
+    results = {}
+    for name in selected:
+        bench = Bench(args.repeats, args.quick)
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        figures = CASES[name](bench)
+        results[name] = {"figures": figures, "runs_s": bench.runs}
+    return results
+
+
+def _in_processes(selected: list[str], args) -> dict:
+    """Run the cases ``selected`` in ``args.processes`` fresh processes in turn; the merged results."""
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.processes):
             out = pathlib.Path(tmp, f"process{index}.json")
-            command = [sys.executable, str(HERE / "bench.py"), *args.cases, "--repeats", str(args.repeats)]
+            command = [sys.executable, str(HERE / "bench.py"), *selected, "--repeats", str(args.repeats)]
             command += ["--quick"] * args.quick + ["--out", str(out)]
             print(f"[bench] process {index + 1}/{args.processes}", file=sys.stderr, flush=True)
             done = subprocess.run(command, stdout=subprocess.DEVNULL)
@@ -172,15 +183,7 @@ def main(argv=None) -> int:
         parser.error(f"no case matches {args.cases}; known: {', '.join(sorted(CASES))}")
     if args.repeats < 1 or args.processes < 1:
         parser.error(f"--repeats {args.repeats} --processes {args.processes}: both must be >= 1")
-    if args.processes > 1:
-        results = _in_processes(args)
-    else:
-        results = {}
-        for name in selected:
-            bench = Bench(args.repeats, args.quick)
-            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-            figures = CASES[name](bench)
-            results[name] = {"figures": figures, "runs_s": bench.runs}
+    results = (_in_processes if args.processes > 1 else _in_this_process)(selected, args)
     report = {
         "machine": machine(),
         "repeats": args.repeats,
